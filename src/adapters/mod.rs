@@ -1,0 +1,6 @@
+//! Framework adapters. Each moves the cookie string in, hands the handler a
+//! [`Session`](crate::Session), and moves the `Set-Cookie` string out; every
+//! rule lives in the core.
+
+#[cfg(feature = "axum")]
+pub mod axum;

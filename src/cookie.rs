@@ -1,0 +1,410 @@
+//! Reading the session cookie from `Cookie` headers and rendering
+//! `Set-Cookie`, byte-compatible with Python's `http.cookies` as used by
+//! aiohttp-session.
+
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::config::CookieConfig;
+use crate::error::{Error, ErrorKind};
+
+/// The largest `name=value` pair browsers are required to keep (RFC 6265
+/// section 6.1, and what browsers and curl enforce). Larger session cookies
+/// are an error rather than being sent and silently dropped by the client.
+pub const MAX_COOKIE_SIZE: usize = 4096;
+
+/// Finds the value of the cookie called `name` in a sequence of `Cookie`
+/// header values, unquoting it as Python's `http.cookies` does. When the
+/// name appears more than once, the last occurrence wins (as in aiohttp).
+pub(crate) fn find_cookie<'a, I>(headers: I, name: &str) -> Option<String>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    let mut found = None;
+    for header in headers {
+        let mut rest = header;
+        while !rest.is_empty() {
+            let (pair_name, value, tail) = next_pair(rest);
+            rest = tail;
+            if pair_name == name.as_bytes() {
+                found = Some(value);
+            }
+        }
+    }
+    found.map(unquote)
+}
+
+/// Splits one `name=value` pair off the front of a `Cookie` header value.
+/// A quoted value may contain `;`. Returns the name, the raw value and the
+/// rest after the separating `;`.
+fn next_pair(input: &[u8]) -> (&[u8], &[u8], &[u8]) {
+    let end_of = |s: &[u8], from: usize| {
+        s[from..]
+            .iter()
+            .position(|&b| b == b';')
+            .map_or(s.len(), |p| p + from)
+    };
+    // A piece without `=` has no value and matches no name.
+    let Some(eq) = input.iter().position(|&b| b == b'=' || b == b';') else {
+        return (&[], &[], &[]);
+    };
+    if input[eq] == b';' {
+        return (&[], &[], &input[eq + 1..]);
+    }
+    let name = trim(&input[..eq]);
+    let after = &input[eq + 1..];
+    let lead = after.len() - trim_start(after).len();
+    let body = &after[lead..];
+    let value_end = if body.first() == Some(&b'"') {
+        // A quoted string: scan to the closing quote, skipping escapes.
+        let mut i = 1;
+        let mut close = None;
+        while i < body.len() {
+            match body[i] {
+                b'\\' => i += 2,
+                b'"' => {
+                    close = Some(i + 1);
+                    break;
+                }
+                _ => i += 1,
+            }
+        }
+        match close {
+            Some(c) => lead + c,
+            // Unbalanced quote: take everything up to the next `;`.
+            None => end_of(after, lead),
+        }
+    } else {
+        end_of(after, lead)
+    };
+    let value = trim(&after[..value_end]);
+    let tail_start = end_of(after, value_end);
+    let tail = after.get(tail_start + 1..).unwrap_or(&[]);
+    (name, value, tail)
+}
+
+fn trim_start(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    &s[start..]
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let s = trim_start(s);
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |p| p + 1);
+    &s[..end]
+}
+
+/// Removes the quotes of a `"…"` value and undoes `\NNN` (octal) and `\X`
+/// escapes. A value that is not quoted is returned as it is. Invalid UTF-8
+/// is replaced, so the caller sees a value that will simply fail to open.
+fn unquote(raw: &[u8]) -> String {
+    if raw.len() < 2 || raw[0] != b'"' || raw[raw.len() - 1] != b'"' {
+        return String::from_utf8_lossy(raw).into_owned();
+    }
+    let inner = &raw[1..raw.len() - 1];
+    let mut out = Vec::with_capacity(inner.len());
+    let mut i = 0;
+    while i < inner.len() {
+        let b = inner[i];
+        if b != b'\\' || i + 1 >= inner.len() {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let octal = inner.get(i + 1..i + 4).filter(|d| {
+            matches!(d[0], b'0'..=b'3') && d[1..].iter().all(|c| matches!(c, b'0'..=b'7'))
+        });
+        if let Some(d) = octal {
+            out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+            i += 4;
+        } else {
+            out.push(inner[i + 1]);
+            i += 2;
+        }
+    }
+    match String::from_utf8(out) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
+}
+
+/// Characters Python sends without quoting (`http.cookies._LegalChars`).
+fn is_legal(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:".contains(&b)
+}
+
+/// Appends `value` quoted as Python's `http.cookies._quote` does: bare when
+/// every byte is legal, otherwise in double quotes with `"` and `\` escaped
+/// and other unsafe bytes written as three-digit octal escapes.
+fn push_quoted(out: &mut String, value: &str) {
+    if value.bytes().all(is_legal) {
+        out.push_str(value);
+        return;
+    }
+    out.push('"');
+    for b in value.bytes() {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            _ if is_legal(b) || b" ()/<=>?@[]{}".contains(&b) => out.push(char::from(b)),
+            _ => {
+                let _ = write!(out, "\\{b:03o}");
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// Seconds since the Unix epoch, now.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Renders `Set-Cookie` for `value`, with the attributes in the order
+/// Python emits them (sorted by key: Domain, expires, HttpOnly, Max-Age,
+/// Path, SameSite, Secure).
+///
+/// `max_age` is the session's own value. As in aiohttp-session, when it is
+/// set both `Max-Age` and `expires` are sent; when it is `None` the storage
+/// `max_age` (if any) is still sent as `Max-Age`, without `expires`.
+///
+/// Errors with [`ErrorKind::CookieTooLarge`] when `name=value` exceeds
+/// [`MAX_COOKIE_SIZE`].
+pub fn render_set_cookie(
+    config: &CookieConfig,
+    value: &str,
+    max_age: Option<u64>,
+    now: u64,
+) -> Result<String, Error> {
+    let mut out = String::with_capacity(config.name.len() + value.len() + 128);
+    out.push_str(&config.name);
+    out.push('=');
+    push_quoted(&mut out, value);
+    let pair_len = out.len();
+    if pair_len > MAX_COOKIE_SIZE {
+        return Err(Error::new(ErrorKind::CookieTooLarge)
+            .detail(format!("{pair_len} bytes, limit {MAX_COOKIE_SIZE}")));
+    }
+    if let Some(domain) = &config.domain {
+        out.push_str("; Domain=");
+        out.push_str(domain);
+    }
+    if let Some(age) = max_age {
+        out.push_str("; expires=");
+        push_expires(&mut out, now.saturating_add(age));
+    }
+    if config.http_only {
+        out.push_str("; HttpOnly");
+    }
+    if let Some(age) = max_age.or(config.max_age) {
+        let _ = write!(out, "; Max-Age={age}");
+    }
+    out.push_str("; Path=");
+    out.push_str(&config.path);
+    if let Some(same_site) = config.same_site {
+        out.push_str("; SameSite=");
+        out.push_str(same_site.as_str());
+    }
+    if config.secure {
+        out.push_str("; Secure");
+    }
+    Ok(out)
+}
+
+/// Renders the deletion cookie exactly as aiohttp's `del_cookie` does:
+/// an empty quoted value, the epoch `expires`, `Max-Age=0`, the domain and
+/// path, and no `HttpOnly`/`Secure`/`SameSite`.
+pub fn render_removal(config: &CookieConfig) -> String {
+    let mut out = String::with_capacity(config.name.len() + 96);
+    out.push_str(&config.name);
+    out.push_str("=\"\"");
+    if let Some(domain) = &config.domain {
+        out.push_str("; Domain=");
+        out.push_str(domain);
+    }
+    out.push_str("; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=");
+    out.push_str(&config.path);
+    out
+}
+
+/// Writes `secs` (Unix time) as `Sat, 21-Nov-2026 20:20:16 GMT`, the format
+/// aiohttp-session uses (`%a, %d-%b-%Y %T GMT`, with dashes).
+fn push_expires(out: &mut String, secs: u64) {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    let _ = write!(
+        out,
+        "{}, {:02}-{}-{:04} {:02}:{:02}:{:02} GMT",
+        DAYS[usize::try_from(days % 7).unwrap_or(0)],
+        day,
+        MONTHS[usize::try_from(month - 1).unwrap_or(0)],
+        year,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    );
+}
+
+/// Converts days since 1970-01-01 to a (year, month, day) civil date
+/// (Howard Hinnant's algorithm, for non-negative day counts).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SameSite;
+
+    fn find(header: &str) -> Option<String> {
+        find_cookie([header.as_bytes()], "AIOHTTP_SESSION")
+    }
+
+    #[test]
+    fn finds_bare_and_quoted_values() {
+        assert_eq!(
+            find("a=1; AIOHTTP_SESSION=abc; b=2").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(find("AIOHTTP_SESSION=\"abc=\"").as_deref(), Some("abc="));
+        assert_eq!(find("x=1").as_deref(), None);
+        assert_eq!(find("").as_deref(), None);
+        assert_eq!(find("AIOHTTP_SESSION").as_deref(), None);
+        assert_eq!(find("AIOHTTP_SESSION=").as_deref(), Some(""));
+    }
+
+    #[test]
+    fn last_occurrence_wins_across_headers() {
+        let found = find_cookie(
+            [
+                &b"AIOHTTP_SESSION=one"[..],
+                &b"x=2; AIOHTTP_SESSION=two"[..],
+            ],
+            "AIOHTTP_SESSION",
+        );
+        assert_eq!(found.as_deref(), Some("two"));
+    }
+
+    #[test]
+    fn quoted_values_may_hold_semicolons_and_escapes() {
+        let header = r#"AIOHTTP_SESSION="{\"a\": \"x;y\"\054 \"b\": \"\\u00e9\"}"; next=1"#;
+        assert_eq!(
+            find(header).as_deref(),
+            Some(r#"{"a": "x;y", "b": "\u00e9"}"#)
+        );
+    }
+
+    #[test]
+    fn unbalanced_quotes_do_not_panic() {
+        assert_eq!(find("AIOHTTP_SESSION=\"abc; x=1").as_deref(), Some("\"abc"));
+        assert_eq!(find("AIOHTTP_SESSION=\"").as_deref(), Some("\""));
+        assert_eq!(find("AIOHTTP_SESSION=\"\\").as_deref(), Some("\"\\"));
+        let _ = find_cookie([&[0xff, b'=', 0xfe, b'"', b'\\'][..]], "\u{fffd}");
+    }
+
+    #[test]
+    fn quoting_matches_python() {
+        let mut s = String::new();
+        push_quoted(&mut s, "gAAAAABk-_09");
+        assert_eq!(s, "gAAAAABk-_09");
+        s.clear();
+        push_quoted(&mut s, "abc=");
+        assert_eq!(s, "\"abc=\"");
+        s.clear();
+        push_quoted(&mut s, r#"{"a": "b,c;d\u00e9"}"#);
+        assert_eq!(s, r#""{\"a\": \"b\054c\073d\\u00e9\"}""#);
+        s.clear();
+        push_quoted(&mut s, "\u{e9}\n");
+        assert_eq!(s, r#""\303\251\012""#);
+        // And it reads back to the same text.
+        assert_eq!(unquote(s.as_bytes()), "\u{e9}\n");
+    }
+
+    #[test]
+    fn set_cookie_attribute_order_matches_python() {
+        let config = CookieConfig {
+            domain: Some("example.test".into()),
+            path: "/app".into(),
+            max_age: Some(3600),
+            secure: true,
+            same_site: Some(SameSite::Strict),
+            ..CookieConfig::default()
+        };
+        let line = render_set_cookie(&config, "tok", Some(3600), 1_763_756_393).unwrap();
+        assert_eq!(
+            line,
+            "AIOHTTP_SESSION=tok; Domain=example.test; expires=Fri, 21-Nov-2025 21:19:53 GMT; \
+             HttpOnly; Max-Age=3600; Path=/app; SameSite=Strict; Secure"
+        );
+    }
+
+    #[test]
+    fn storage_max_age_without_session_max_age_sends_no_expires() {
+        let config = CookieConfig {
+            max_age: Some(100),
+            ..CookieConfig::default()
+        };
+        let line = render_set_cookie(&config, "k", None, 0).unwrap();
+        assert_eq!(line, "AIOHTTP_SESSION=k; HttpOnly; Max-Age=100; Path=/");
+        let plain = render_set_cookie(&CookieConfig::default(), "k", None, 0).unwrap();
+        assert_eq!(plain, "AIOHTTP_SESSION=k; HttpOnly; Path=/");
+    }
+
+    #[test]
+    fn removal_cookie_matches_aiohttp() {
+        let config = CookieConfig {
+            domain: Some("d.test".into()),
+            secure: true,
+            ..CookieConfig::default()
+        };
+        assert_eq!(
+            render_removal(&config),
+            "AIOHTTP_SESSION=\"\"; Domain=d.test; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/"
+        );
+    }
+
+    #[test]
+    fn oversized_pair_is_an_error() {
+        let config = CookieConfig::default();
+        let fits = "a".repeat(MAX_COOKIE_SIZE - "AIOHTTP_SESSION=".len());
+        assert!(render_set_cookie(&config, &fits, None, 0).is_ok());
+        let too_big = format!("{fits}a");
+        let err = render_set_cookie(&config, &too_big, None, 0).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::CookieTooLarge);
+    }
+
+    #[test]
+    fn dates() {
+        let mut s = String::new();
+        push_expires(&mut s, 0);
+        assert_eq!(s, "Thu, 01-Jan-1970 00:00:00 GMT");
+        s.clear();
+        push_expires(&mut s, 951_782_400); // leap day
+        assert_eq!(s, "Tue, 29-Feb-2000 00:00:00 GMT");
+        s.clear();
+        push_expires(&mut s, 1_795_292_416);
+        assert_eq!(s, "Sat, 21-Nov-2026 20:20:16 GMT");
+    }
+}

@@ -1,0 +1,206 @@
+//! The crate's one error type.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+/// A boxed error from a store backend or a codec, kept out of the public API.
+pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// What went wrong, without the details (those are in [`Error::source`]).
+///
+/// [`Error::source`]: std::error::Error::source
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The session store could not be reached, or did not answer in time.
+    Unavailable,
+    /// The session store answered with an error.
+    Store,
+    /// The session could not be encoded or sealed.
+    Encode,
+    /// The `Set-Cookie` value would exceed the size browsers keep.
+    CookieTooLarge,
+    /// [`Session::set_new_identity`](crate::Session::set_new_identity) was
+    /// called on a session that is not new.
+    IdentityNotNew,
+    /// A key given to a store has the wrong length or encoding.
+    InvalidKey,
+    /// A value could not be converted to or from JSON.
+    Value,
+    /// A configuration value is not usable (for example a cookie name with
+    /// a space in it).
+    Config,
+    /// The session middleware is not installed for this route.
+    MissingMiddleware,
+}
+
+/// The error type of this crate.
+///
+/// Its `Display` text names the kind of failure only; the underlying cause
+/// (a connection error, a serde error) is reachable through
+/// [`std::error::Error::source`]. No message ever contains key material or
+/// cookie contents.
+pub struct Error {
+    kind: ErrorKind,
+    detail: Option<String>,
+    source: Option<BoxError>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind) -> Self {
+        Self {
+            kind,
+            detail: None,
+            source: None,
+        }
+    }
+
+    /// An error of `kind` caused by `source`.
+    pub fn with_source(kind: ErrorKind, source: impl Into<BoxError>) -> Self {
+        Self {
+            kind,
+            detail: None,
+            source: Some(source.into()),
+        }
+    }
+
+    /// Adds a short, secret-free detail to the message (a size, a limit).
+    pub(crate) fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// A store backend failed; `unavailable` says whether it was unreachable
+    /// (connection refused, timeout) rather than answering with an error.
+    pub fn store(unavailable: bool, source: impl Into<BoxError>) -> Self {
+        let kind = if unavailable {
+            ErrorKind::Unavailable
+        } else {
+            ErrorKind::Store
+        };
+        Self::with_source(kind, source)
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The HTTP status an adapter answers with when this error ends a
+    /// request: 503 when the store is unavailable, 500 otherwise.
+    pub fn status(&self) -> http::StatusCode {
+        match self.kind {
+            ErrorKind::Unavailable => http::StatusCode::SERVICE_UNAVAILABLE,
+            _ => http::StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Logs this error with its cause chain and returns the status and an
+    /// opaque body text for the response. Adapters call this; the body never
+    /// carries internal detail.
+    pub fn to_response_parts(&self) -> (http::StatusCode, &'static str) {
+        let status = self.status();
+        tracing::error!(
+            target: "http_session",
+            error = %self,
+            cause = %SourceChain(self),
+            status = status.as_u16(),
+            "session error answered with an opaque response"
+        );
+        let body = match self.kind {
+            ErrorKind::Unavailable => "Service Unavailable",
+            _ => "Internal Server Error",
+        };
+        (status, body)
+    }
+}
+
+/// Formats the `source()` chain of an error, for logs.
+struct SourceChain<'a>(&'a Error);
+
+impl fmt::Display for SourceChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut next = StdError::source(self.0);
+        let mut first = true;
+        while let Some(err) = next {
+            if !first {
+                f.write_str(": ")?;
+            }
+            write!(f, "{err}")?;
+            first = false;
+            next = err.source();
+        }
+        if first {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self.kind {
+            ErrorKind::Unavailable => "session store unavailable",
+            ErrorKind::Store => "session store error",
+            ErrorKind::Encode => "session could not be encoded",
+            ErrorKind::CookieTooLarge => "session cookie too large",
+            ErrorKind::IdentityNotNew => "can't change the identity of a session which is not new",
+            ErrorKind::InvalidKey => "invalid session key",
+            ErrorKind::Value => "session value conversion failed",
+            ErrorKind::Config => "invalid session configuration",
+            ErrorKind::MissingMiddleware => "session middleware is not installed",
+        };
+        f.write_str(text)?;
+        if let Some(detail) = &self.detail {
+            write!(f, " ({detail})")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("detail", &self.detail)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_hides_the_source_text() {
+        let err = Error::store(
+            true,
+            "connection refused to 127.0.0.1:6379 password=hunter2",
+        );
+        assert_eq!(err.to_string(), "session store unavailable");
+        assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(StdError::source(&err).is_some());
+        let (status, body) = err.to_response_parts();
+        assert_eq!(status, 503);
+        assert!(!body.contains("hunter2"));
+    }
+
+    #[test]
+    fn detail_is_appended() {
+        let err = Error::new(ErrorKind::CookieTooLarge).detail("5000 bytes, limit 4096");
+        assert_eq!(
+            err.to_string(),
+            "session cookie too large (5000 bytes, limit 4096)"
+        );
+        assert_eq!(err.status(), 500);
+    }
+}

@@ -1,0 +1,104 @@
+//! Sessions for axum, actix-web and warp from one framework-agnostic core,
+//! wire-compatible with Python's
+//! [aiohttp-session](https://github.com/aio-libs/aiohttp-session).
+//!
+//! A [`SessionManager`] (a store plus cookie options) is built once and
+//! installed in the framework; handlers receive a [`Session`], a JSON map
+//! with aiohttp-session's attributes. The session is loaded only when a
+//! handler asks for it and saved only when it changed, with one
+//! `Set-Cookie` header.
+//!
+//! # Quick start (axum)
+//!
+//! ```no_run
+//! # #[cfg(feature = "axum")]
+//! # mod demo {
+//! use axum::{routing::get, Router};
+//! use http_session::{axum::SessionLayer, MemoryStore, Session, SessionManager};
+//!
+//! async fn visits(session: Session) -> Result<String, http_session::Error> {
+//!     let n: u64 = session.get("visits")?.unwrap_or(0) + 1;
+//!     session.insert("visits", n)?;
+//!     Ok(format!("{n} visits"))
+//! }
+//!
+//! pub fn app() -> Result<Router, http_session::Error> {
+//!     let sessions = SessionManager::builder(MemoryStore::memory())
+//!         .max_age(3600)
+//!         .build()?;
+//!     Ok(Router::new().route("/", get(visits)).layer(SessionLayer::new(sessions)))
+//! }
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! | feature   | adds |
+//! |-----------|------|
+//! | *(none)*  | the core, [`PlainStore`] (readable JSON, tests only) and [`MemoryStore`] |
+//! | `axum`    | [`axum::SessionLayer`] and `Session` as an axum extractor |
+//! | `fernet`  | [`FernetStore`]: Fernet-encrypted cookies |
+//! | `nacl`    | [`NaClStore`]: NaCl secretbox cookies |
+//!
+//! # Choosing a store
+//!
+//! - Cookie stores ([`FernetStore`], [`NaClStore`]) need no server; the
+//!   session (at most about 2.6 KB of JSON) travels in the cookie. They
+//!   cannot revoke a session before it expires: a copied cookie stays valid
+//!   until its age passes `max_age`.
+//! - [`MemoryStore`] keeps sessions in this process: fast, revocable, lost
+//!   on restart and not shared between processes.
+//! - [`PlainStore`] is for tests: the client can read and forge it.
+//!
+//! # Security notes
+//!
+//! - Hostile cookies (tampered, expired, truncated, wrongly quoted, sealed
+//!   with another key, garbage) give a fresh session and a `debug` event
+//!   on the `http_session` target; never an error response.
+//! - A `Set-Cookie` whose `name=value` exceeds 4096 bytes is an error
+//!   ([`ErrorKind::CookieTooLarge`]), answered with an opaque 500, rather
+//!   than a cookie the browser would silently drop.
+//! - Keys are zeroized on drop and never printed; error messages carry no
+//!   cookie contents or key material.
+//! - Call [`Session::renew`] at login so a session id planted by an
+//!   attacker is never promoted.
+//!
+//! # Compatibility with aiohttp-session
+//!
+//! Cookie name, `Set-Cookie` attributes and quoting, record layout
+//! (`{"created": .., "session": {..}}`), Fernet and NaCl token formats and
+//! server-store keys (`<cookie_name>_<32 hex>`) are those of
+//! aiohttp-session 2.12, so Python and Rust services can share sessions.
+//! Deliberate differences: a malformed cookie of any store gives a fresh
+//! session (Python answers 500 for the plain store); invalidating or
+//! renewing a session deletes its server record (Python overwrites it with
+//! `{}` or keeps it); an empty session writes no server record.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod config;
+mod cookie;
+mod error;
+mod manager;
+mod random;
+mod record;
+mod session;
+pub mod stores;
+
+mod adapters;
+
+#[cfg(feature = "axum")]
+pub use adapters::axum;
+
+pub use config::{CookieConfig, SameSite};
+pub use cookie::{render_removal, render_set_cookie, MAX_COOKIE_SIZE};
+pub use error::{Error, ErrorKind};
+pub use manager::{LazySession, SessionManager, SessionManagerBuilder};
+pub use record::{Codec, JsonCodec, Record};
+pub use session::Session;
+pub use stores::{CookieStore, MemoryStore, PlainStore, ServerStore, SessionStore};
+#[cfg(feature = "fernet")]
+pub use stores::{FernetKey, FernetStore};
+#[cfg(feature = "nacl")]
+pub use stores::{NaClKey, NaClStore};

@@ -1,0 +1,368 @@
+//! The request lifecycle, over plain strings and `http` types: find the
+//! cookie, load the session when a handler asks for it, save it when it
+//! changed, and render the one `Set-Cookie` header.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde_json::{Map, Number, Value};
+
+use crate::config::{CookieConfig, SameSite};
+use crate::cookie::{find_cookie, render_removal, render_set_cookie, unix_now};
+use crate::error::{Error, ErrorKind};
+use crate::record::{Codec, JsonCodec, Record};
+use crate::session::{Session, State};
+use crate::stores::{DynStore, SaveRequest, Saved, SessionStore};
+
+/// A store plus the cookie options: the one value every framework adapter
+/// is built from.
+///
+/// Cheap to clone. Build it once and hand the same value to the axum
+/// layer, the actix-web middleware or the warp filter.
+///
+/// ```
+/// use http_session::{MemoryStore, SameSite, SessionManager};
+///
+/// let sessions = SessionManager::builder(MemoryStore::memory())
+///     .max_age(3600)
+///     .same_site(SameSite::Lax)
+///     .build()?;
+/// assert_eq!(sessions.config().name(), "AIOHTTP_SESSION");
+/// # Ok::<(), http_session::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct SessionManager {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: CookieConfig,
+    codec: Box<dyn Codec>,
+    store: Box<dyn DynStore>,
+}
+
+impl SessionManager {
+    /// A manager over `store` with aiohttp-session's default options.
+    pub fn new(store: impl SessionStore) -> Self {
+        Self::from_parts(store, CookieConfig::default(), Box::new(JsonCodec))
+    }
+
+    /// Starts configuring a manager over `store`.
+    pub fn builder(store: impl SessionStore) -> SessionManagerBuilder {
+        SessionManagerBuilder {
+            store: Box::new(store),
+            config: CookieConfig::default(),
+            codec: Box::new(JsonCodec),
+        }
+    }
+
+    fn from_parts(store: impl SessionStore, config: CookieConfig, codec: Box<dyn Codec>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                codec,
+                store: Box::new(store),
+            }),
+        }
+    }
+
+    /// The cookie options.
+    pub fn config(&self) -> &CookieConfig {
+        &self.inner.config
+    }
+
+    /// Starts a request from its `Cookie` header values (any number of
+    /// headers, as raw bytes). Nothing is loaded yet.
+    pub fn start<'a, I>(&self, cookie_headers: I) -> LazySession
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        let cookie = find_cookie(cookie_headers, &self.inner.config.name);
+        self.start_with_value(cookie)
+    }
+
+    /// Starts a request from the headers of an `http` request.
+    pub fn start_from_headers(&self, headers: &http::HeaderMap) -> LazySession {
+        self.start(
+            headers
+                .get_all(http::header::COOKIE)
+                .iter()
+                .map(http::HeaderValue::as_bytes),
+        )
+    }
+
+    /// Starts a request from the session cookie's value (already unquoted).
+    pub fn start_with_value(&self, cookie: Option<String>) -> LazySession {
+        LazySession {
+            inner: Arc::new(LazyInner {
+                manager: self.clone(),
+                cookie,
+                session: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Loads the session a cookie value refers to; a fresh session when
+    /// there is none or it cannot be used.
+    async fn load(&self, cookie: Option<&str>) -> Result<Session, Error> {
+        let config = &self.inner.config;
+        let Some(value) = cookie else {
+            return Ok(Session::from_state(State::fresh(config.max_age)));
+        };
+        let Some(loaded) = self.inner.store.load(config, value).await? else {
+            return Ok(Session::from_state(State::fresh(config.max_age)));
+        };
+        let Ok(document) = self.inner.codec.decode(&loaded.record) else {
+            tracing::debug!(target: "http_session", "session record does not decode; starting a fresh session");
+            return Ok(Session::from_state(State::fresh(config.max_age)));
+        };
+        Ok(Session::from_state(self.restore(document, loaded.identity)))
+    }
+
+    /// Rebuilds the session state from a decoded record, with
+    /// aiohttp-session's rules: `{}` (or anything without a `session`
+    /// object) is a new session; a record older than the storage `max_age`
+    /// (strictly) loads empty but keeps its identity and `created`.
+    fn restore(&self, document: Value, identity: Option<String>) -> State {
+        let max_age = self.inner.config.max_age;
+        let Value::Object(mut record) = document else {
+            tracing::debug!(target: "http_session", "session record is not an object; starting a fresh session");
+            return State::fresh(max_age);
+        };
+        let Some(Value::Object(data)) = record.remove("session") else {
+            return State::fresh(max_age);
+        };
+        let now = unix_now();
+        let created = match record.remove("created") {
+            Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f != 0.0) => Some(n),
+            _ => None,
+        };
+        // age = now - created, or now when created is missing or 0.
+        let age = created
+            .as_ref()
+            .and_then(Number::as_f64)
+            .map_or(now as f64, |c| now as f64 - c);
+        let expired = max_age.is_some_and(|limit| age > limit as f64);
+        if expired {
+            tracing::debug!(target: "http_session", age, "session expired; its data is dropped");
+        }
+        State {
+            data: if expired { Map::new() } else { data },
+            created: created.unwrap_or_else(|| Number::from(now)),
+            identity,
+            new: false,
+            changed: false,
+            max_age,
+            discarded: Vec::new(),
+            default_max_age: max_age,
+        }
+    }
+
+    /// Saves `session` if it changed, returning the `Set-Cookie` value.
+    async fn save(&self, session: &Session) -> Result<Option<http::HeaderValue>, Error> {
+        let (record, identity, discarded, empty, max_age) = {
+            let state = session.lock();
+            if !state.changed {
+                return Ok(None);
+            }
+            let record = self.inner.codec.encode(&Record {
+                created: &state.created,
+                session: &state.data,
+            })?;
+            (
+                record,
+                state.identity.clone(),
+                state.discarded.clone(),
+                state.data.is_empty(),
+                state.max_age,
+            )
+        };
+        let config = &self.inner.config;
+        let saved = self
+            .inner
+            .store
+            .save(
+                config,
+                SaveRequest {
+                    identity: identity.as_deref(),
+                    discarded: &discarded,
+                    record: &record,
+                    empty,
+                    ttl: max_age,
+                },
+            )
+            .await?;
+        let line = match saved {
+            Saved::Cookie(value) => render_set_cookie(config, &value, max_age, unix_now())?,
+            // As aiohttp-session does, even when no cookie came in.
+            Saved::Remove => render_removal(config),
+        };
+        http::HeaderValue::from_str(&line)
+            .map(Some)
+            .map_err(|e| Error::with_source(ErrorKind::Encode, e))
+    }
+}
+
+impl fmt::Debug for SessionManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`SessionManager`]; the options of aiohttp-session's
+/// storages, with the same defaults.
+pub struct SessionManagerBuilder {
+    store: Box<dyn DynStore>,
+    config: CookieConfig,
+    codec: Box<dyn Codec>,
+}
+
+impl SessionManagerBuilder {
+    /// The cookie name (default `AIOHTTP_SESSION`); also the prefix of
+    /// server-store keys.
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = name.into();
+        self
+    }
+
+    /// The cookie's `Domain` attribute.
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.config.domain = Some(domain.into());
+        self
+    }
+
+    /// The cookie's `Path` attribute (default `/`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.config.path = path.into();
+        self
+    }
+
+    /// The storage `max_age` in seconds: the cookie's lifetime, the TTL of
+    /// server records and of Fernet tokens, and the age beyond which a
+    /// loaded session is dropped.
+    pub fn max_age(mut self, seconds: u64) -> Self {
+        self.config.max_age = Some(seconds);
+        self
+    }
+
+    /// Like [`max_age`](Self::max_age), from an `Option`.
+    pub fn max_age_opt(mut self, seconds: Option<u64>) -> Self {
+        self.config.max_age = seconds;
+        self
+    }
+
+    /// Sends the `Secure` attribute.
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.config.secure = secure;
+        self
+    }
+
+    /// Sends the `HttpOnly` attribute (default on).
+    pub fn http_only(mut self, http_only: bool) -> Self {
+        self.config.http_only = http_only;
+        self
+    }
+
+    /// The `SameSite` attribute.
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.config.same_site = Some(same_site);
+        self
+    }
+
+    /// Replaces the record codec (default [`JsonCodec`]).
+    pub fn codec(mut self, codec: impl Codec) -> Self {
+        self.codec = Box::new(codec);
+        self
+    }
+
+    /// Checks the options and builds the manager.
+    pub fn build(self) -> Result<SessionManager, Error> {
+        self.config.validate()?;
+        Ok(SessionManager {
+            inner: Arc::new(Inner {
+                config: self.config,
+                codec: self.codec,
+                store: self.store,
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for SessionManagerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionManagerBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One request's session, loaded on first use.
+///
+/// Adapters create it with [`SessionManager::start`], put it where the
+/// handler can reach it, and call [`LazySession::finish`] after the
+/// handler. Cheap to clone; clones share the loaded session.
+#[derive(Clone)]
+pub struct LazySession {
+    inner: Arc<LazyInner>,
+}
+
+struct LazyInner {
+    manager: SessionManager,
+    cookie: Option<String>,
+    session: Mutex<Option<Session>>,
+}
+
+impl LazySession {
+    /// The session, loading it from the store on the first call.
+    ///
+    /// A missing, tampered, expired or unreadable cookie gives a fresh
+    /// session; only a failing store is an error.
+    pub async fn get(&self) -> Result<Session, Error> {
+        if let Some(session) = self.loaded() {
+            return Ok(session);
+        }
+        let session = self
+            .inner
+            .manager
+            .load(self.inner.cookie.as_deref())
+            .await?;
+        let mut slot = self
+            .inner
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(slot.get_or_insert(session).clone())
+    }
+
+    /// The session if a handler already asked for it.
+    pub fn loaded(&self) -> Option<Session> {
+        self.inner
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Ends the request: saves the session if it was loaded and changed,
+    /// and returns the `Set-Cookie` header value to append, if any.
+    ///
+    /// Errors are store failures and oversized cookies; adapters answer
+    /// them with [`Error::to_response_parts`].
+    pub async fn finish(&self) -> Result<Option<http::HeaderValue>, Error> {
+        let Some(session) = self.loaded() else {
+            return Ok(None);
+        };
+        self.inner.manager.save(&session).await
+    }
+}
+
+impl fmt::Debug for LazySession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LazySession")
+            .field("has_cookie", &self.inner.cookie.is_some())
+            .field("loaded", &self.loaded().is_some())
+            .finish()
+    }
+}

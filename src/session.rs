@@ -1,0 +1,391 @@
+//! The [`Session`] handle a handler works with.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Number, Value};
+
+use crate::cookie::unix_now;
+use crate::error::{Error, ErrorKind};
+
+/// A client's session: a JSON map plus aiohttp-session's attributes
+/// (`created`, `identity`, `new`, per-session `max_age`).
+///
+/// `Session` is a cheap handle (an `Arc`): clones share the same data, and
+/// every method takes `&self`. It is obtained from a framework adapter (an
+/// extractor argument in axum and actix-web, a filter in warp), never built
+/// by hand. Reads and writes are plain synchronous calls; the session is
+/// saved after the handler returns, and only if it changed.
+///
+/// Setting or removing a key marks the session changed and sets `created`
+/// to now, as aiohttp-session does (`created` therefore means "last
+/// modified"). Mutating a value in place through [`Session::update`] also
+/// marks it changed.
+///
+/// ```
+/// # fn handler(session: http_session::Session) -> Result<(), http_session::Error> {
+/// let visits: u64 = session.get("visits")?.unwrap_or(0);
+/// session.insert("visits", visits + 1)?;
+/// if session.contains_key("user") {
+///     session.remove("flash");
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Mutex<State>>,
+}
+
+/// Everything the manager needs to save a session.
+#[derive(Debug, Clone)]
+pub(crate) struct State {
+    pub(crate) data: Map<String, Value>,
+    pub(crate) created: Number,
+    pub(crate) identity: Option<String>,
+    pub(crate) new: bool,
+    pub(crate) changed: bool,
+    pub(crate) max_age: Option<u64>,
+    /// Server-store identities whose records are deleted on save (the
+    /// session was renewed or invalidated).
+    pub(crate) discarded: Vec<String>,
+    /// The storage-wide max_age, restored by [`Session::renew`].
+    pub(crate) default_max_age: Option<u64>,
+}
+
+impl State {
+    pub(crate) fn fresh(max_age: Option<u64>) -> Self {
+        Self {
+            data: Map::new(),
+            created: Number::from(unix_now()),
+            identity: None,
+            new: true,
+            changed: false,
+            max_age,
+            discarded: Vec::new(),
+            default_max_age: max_age,
+        }
+    }
+
+    fn touch(&mut self) {
+        self.changed = true;
+        self.created = Number::from(unix_now());
+    }
+
+    fn drop_identity(&mut self) {
+        if let Some(identity) = self.identity.take() {
+            self.discarded.push(identity);
+        }
+    }
+}
+
+impl Session {
+    pub(crate) fn from_state(state: State) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the map half-written
+        // in a way that matters more than losing the request, so go on.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The value under `key`, deserialized into `T`; `Ok(None)` when absent.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        let state = self.lock();
+        match state.data.get(key) {
+            None => Ok(None),
+            Some(value) => T::deserialize(value)
+                .map(Some)
+                .map_err(|e| Error::with_source(ErrorKind::Value, e)),
+        }
+    }
+
+    /// A copy of the raw JSON value under `key`.
+    pub fn get_value(&self, key: &str) -> Option<Value> {
+        self.lock().data.get(key).cloned()
+    }
+
+    /// Stores `value` under `key` and returns the previous raw value.
+    /// Marks the session changed and sets `created` to now.
+    pub fn insert<T: Serialize>(
+        &self,
+        key: impl Into<String>,
+        value: T,
+    ) -> Result<Option<Value>, Error> {
+        let value =
+            serde_json::to_value(value).map_err(|e| Error::with_source(ErrorKind::Value, e))?;
+        Ok(self.insert_value(key, value))
+    }
+
+    /// Stores a raw JSON value under `key` and returns the previous one.
+    /// Marks the session changed and sets `created` to now.
+    pub fn insert_value(&self, key: impl Into<String>, value: Value) -> Option<Value> {
+        let mut state = self.lock();
+        state.touch();
+        state.data.insert(key.into(), value)
+    }
+
+    /// Removes `key` and returns its raw value. When the key was present the
+    /// session is marked changed and `created` set to now.
+    pub fn remove(&self, key: &str) -> Option<Value> {
+        let mut state = self.lock();
+        let old = state.data.remove(key);
+        if old.is_some() {
+            state.touch();
+        }
+        old
+    }
+
+    /// Removes `key` and deserializes its value into `T`.
+    pub fn remove_as<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        self.remove(key)
+            .map(|v| serde_json::from_value(v).map_err(|e| Error::with_source(ErrorKind::Value, e)))
+            .transpose()
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.lock().data.contains_key(key)
+    }
+
+    /// The keys, in the map's order.
+    pub fn keys(&self) -> Vec<String> {
+        self.lock().data.keys().cloned().collect()
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        self.lock().data.len()
+    }
+
+    /// Whether the session holds no data (aiohttp-session's `empty`).
+    pub fn is_empty(&self) -> bool {
+        self.lock().data.is_empty()
+    }
+
+    /// Removes every key. Marks the session changed if it held any.
+    pub fn clear(&self) {
+        let mut state = self.lock();
+        if !state.data.is_empty() {
+            state.data.clear();
+            state.touch();
+        }
+    }
+
+    /// A copy of the whole map.
+    pub fn to_map(&self) -> Map<String, Value> {
+        self.lock().data.clone()
+    }
+
+    /// Runs `f` on the map (for in-place edits of nested values) and marks
+    /// the session changed.
+    pub fn update<R>(&self, f: impl FnOnce(&mut Map<String, Value>) -> R) -> R {
+        let mut state = self.lock();
+        state.touch();
+        f(&mut state.data)
+    }
+
+    /// When the session data was last modified, in Unix seconds (a float
+    /// written by another implementation is truncated).
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "float-to-int `as` saturates, as intended"
+    )]
+    pub fn created(&self) -> i64 {
+        let state = self.lock();
+        let created = &state.created;
+        created
+            .as_i64()
+            .or_else(|| created.as_f64().map(|f| f.trunc() as i64))
+            .unwrap_or(0)
+    }
+
+    /// The stored `created` value as it is, integer or float.
+    pub fn created_number(&self) -> Number {
+        self.lock().created.clone()
+    }
+
+    /// The session's identity: the record key for server stores, `None` for
+    /// cookie stores and for sessions not saved yet.
+    pub fn identity(&self) -> Option<String> {
+        self.lock().identity.clone()
+    }
+
+    /// Whether this session is new (not loaded from a valid cookie).
+    pub fn is_new(&self) -> bool {
+        self.lock().new
+    }
+
+    /// Whether the session will be saved at the end of the request.
+    pub fn is_changed(&self) -> bool {
+        self.lock().changed
+    }
+
+    /// Marks the session changed, so it is saved even though no key was
+    /// set (for example after editing a nested value obtained elsewhere).
+    /// Does not update `created`.
+    pub fn changed(&self) {
+        self.lock().changed = true;
+    }
+
+    /// Drops all data and marks the session changed: the client's cookie is
+    /// removed and a server store deletes the record. Data set afterwards in
+    /// the same request is saved under a new identity.
+    pub fn invalidate(&self) {
+        let mut state = self.lock();
+        state.data.clear();
+        state.changed = true;
+        state.drop_identity();
+    }
+
+    /// Replaces this session by a fresh one (aiohttp-session's
+    /// `new_session`): no data, `new`, `created` now, the storage `max_age`,
+    /// and a new identity on save. The old server record is deleted. Call it
+    /// at login so a session id fixed by an attacker is never promoted.
+    #[doc(alias = "new_session")]
+    pub fn renew(&self) {
+        let mut state = self.lock();
+        let default_max_age = state.default_max_age;
+        let mut discarded = std::mem::take(&mut state.discarded);
+        if let Some(identity) = state.identity.take() {
+            discarded.push(identity);
+        }
+        *state = State::fresh(default_max_age);
+        state.discarded = discarded;
+        state.changed = true;
+    }
+
+    /// Sets the identity of a new session; server stores then save it under
+    /// this id instead of a generated one. Errors with
+    /// [`ErrorKind::IdentityNotNew`] unless the session is new.
+    pub fn set_new_identity(&self, identity: impl Into<String>) -> Result<(), Error> {
+        let mut state = self.lock();
+        if !state.new {
+            return Err(Error::new(ErrorKind::IdentityNotNew));
+        }
+        state.identity = Some(identity.into());
+        Ok(())
+    }
+
+    /// This session's max age in seconds (starts at the storage value).
+    pub fn max_age(&self) -> Option<u64> {
+        self.lock().max_age
+    }
+
+    /// Sets this session's max age: the cookie's `Max-Age`/`expires` and a
+    /// server record's TTL on the next save. Does not mark the session
+    /// changed.
+    pub fn set_max_age(&self, max_age: Option<u64>) {
+        self.lock().max_age = max_age;
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The identity is a bearer credential for server stores: redact it.
+        let state = self.lock();
+        f.debug_struct("Session")
+            .field("keys", &state.data.keys().collect::<Vec<_>>())
+            .field("created", &state.created)
+            .field("identity", &state.identity.as_ref().map(|_| "[redacted]"))
+            .field("new", &state.new)
+            .field("changed", &state.changed)
+            .field("max_age", &state.max_age)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn loaded() -> Session {
+        let mut state = State::fresh(Some(60));
+        state.new = false;
+        state.identity = Some("abc".into());
+        state.created = Number::from(1);
+        state.data.insert("a".into(), json!(1));
+        Session::from_state(state)
+    }
+
+    #[test]
+    fn insert_marks_changed_and_updates_created() {
+        let s = loaded();
+        assert!(!s.is_changed());
+        assert_eq!(s.created(), 1);
+        assert_eq!(s.insert("b", vec![1, 2]).unwrap(), None);
+        assert!(s.is_changed());
+        assert!(s.created() > 1);
+        assert_eq!(s.get::<Vec<u8>>("b").unwrap(), Some(vec![1, 2]));
+    }
+
+    #[test]
+    fn typed_get_reports_a_mismatch() {
+        let s = loaded();
+        assert_eq!(s.get::<String>("a").unwrap_err().kind(), ErrorKind::Value);
+        assert_eq!(s.get::<u8>("missing").unwrap(), None);
+    }
+
+    #[test]
+    fn removing_a_missing_key_changes_nothing() {
+        let s = loaded();
+        assert_eq!(s.remove("nope"), None);
+        assert!(!s.is_changed());
+        assert_eq!(s.remove_as::<i32>("a").unwrap(), Some(1));
+        assert!(s.is_changed());
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn changed_does_not_touch_created() {
+        let s = loaded();
+        s.changed();
+        assert!(s.is_changed());
+        assert_eq!(s.created(), 1);
+    }
+
+    #[test]
+    fn set_new_identity_only_on_new_sessions() {
+        let s = loaded();
+        assert_eq!(
+            s.set_new_identity("x").unwrap_err().kind(),
+            ErrorKind::IdentityNotNew
+        );
+        let fresh = Session::from_state(State::fresh(None));
+        fresh.set_new_identity("x").unwrap();
+        assert_eq!(fresh.identity().as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn invalidate_and_renew_discard_the_identity() {
+        let s = loaded();
+        s.set_max_age(Some(5));
+        s.invalidate();
+        assert!(s.is_empty() && s.is_changed());
+        assert_eq!(s.identity(), None);
+        assert_eq!(s.lock().discarded, vec!["abc".to_owned()]);
+
+        let s = loaded();
+        s.set_max_age(Some(5));
+        s.renew();
+        assert!(s.is_new() && s.is_empty() && s.is_changed());
+        assert_eq!(s.max_age(), Some(60));
+        assert_eq!(s.lock().discarded, vec!["abc".to_owned()]);
+    }
+
+    #[test]
+    fn debug_redacts_the_identity_and_values() {
+        let s = loaded();
+        s.insert("password", "hunter2").unwrap();
+        let text = format!("{s:?}");
+        assert!(!text.contains("\"abc\""));
+        assert!(text.contains("[redacted]"));
+        assert!(!text.contains("hunter2"));
+        assert!(text.contains("password"));
+    }
+}

@@ -1,0 +1,360 @@
+//! Fernet tokens (AES-128-CBC + HMAC-SHA256), as written by Python's
+//! `cryptography` and aiohttp-session's `EncryptedCookieStorage`.
+//!
+//! Token: `base64url(0x80 ‖ timestamp_u64_be ‖ iv ‖ ciphertext ‖ hmac)`
+//! with `=` padding. The 32-byte key is `signing key ‖ encryption key`.
+
+use std::fmt;
+
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyInit};
+use aes::Aes128;
+use base64::engine::general_purpose::URL_SAFE;
+use base64::Engine as _;
+use cbc::cipher::block_padding::Pkcs7;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use super::{OpenError, Sealer};
+use crate::cookie::unix_now;
+use crate::error::{Error, ErrorKind};
+
+const VERSION: u8 = 0x80;
+const HEADER: usize = 1 + 8 + 16;
+const TAG: usize = 32;
+/// Tokens up to this far in the future are accepted when a TTL is checked
+/// (the `_MAX_CLOCK_SKEW` of Python's `cryptography`).
+const MAX_CLOCK_SKEW: u64 = 60;
+
+/// A Fernet key: 32 bytes, zeroized on drop, never printed.
+#[derive(Clone)]
+pub struct FernetKey(Zeroizing<[u8; 32]>);
+
+impl FernetKey {
+    /// The key from its 32 raw bytes (aiohttp-session's `bytes` key).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        let array: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| Error::new(ErrorKind::InvalidKey).detail("a Fernet key is 32 bytes"))?;
+        Ok(Self(Zeroizing::new(array)))
+    }
+
+    /// The key from its text form: the URL-safe base64 of the 32 bytes, with
+    /// `=` padding (what `Fernet.generate_key()` prints, and the `str` key
+    /// aiohttp-session accepts).
+    pub fn from_base64(text: &str) -> Result<Self, Error> {
+        let bytes = Zeroizing::new(URL_SAFE.decode(text.trim()).map_err(|_| {
+            Error::new(ErrorKind::InvalidKey).detail("expected padded URL-safe base64 of 32 bytes")
+        })?);
+        Self::from_bytes(&bytes)
+    }
+
+    /// A new random key from the operating system.
+    pub fn generate() -> Result<Self, Error> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        crate::random::fill(key.as_mut())?;
+        Ok(Self(key))
+    }
+
+    /// The key's text form (padded URL-safe base64). Handle with care.
+    pub fn to_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(URL_SAFE.encode(self.0.as_ref()))
+    }
+}
+
+impl fmt::Debug for FernetKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FernetKey([redacted])")
+    }
+}
+
+/// Ready-to-use state for one key: the HMAC with its key already absorbed
+/// and the AES key schedule, so a request pays for neither.
+#[derive(Clone)]
+struct KeyState {
+    mac: Hmac<Sha256>,
+    cipher: Aes128,
+}
+
+impl KeyState {
+    fn new(key: &FernetKey) -> Self {
+        let (signing, encryption) = key.0.split_at(16);
+        Self {
+            // HMAC accepts keys of any length; 16 bytes cannot fail.
+            mac: <Hmac<Sha256> as Mac>::new_from_slice(signing).unwrap_or_else(|_| unreachable!()),
+            cipher: Aes128::new(encryption.into()),
+        }
+    }
+}
+
+/// The Fernet sealer, with optional key rotation: tokens are sealed with
+/// the first key and opened with any of them.
+///
+/// Tokens interoperate with Python's `cryptography.fernet` both ways,
+/// including the TTL rule (`timestamp + ttl < now` is expired, more than 60
+/// seconds in the future is rejected; both only when a `max_age` is set).
+/// As in Python, a token written with the standard base64 alphabet is
+/// accepted; padding is required.
+#[derive(Clone)]
+pub struct Fernet {
+    keys: Vec<KeyState>,
+}
+
+impl Fernet {
+    /// A sealer with one key.
+    pub fn new(key: &FernetKey) -> Self {
+        Self {
+            keys: vec![KeyState::new(key)],
+        }
+    }
+
+    /// A sealer that seals with `current` and also opens tokens sealed with
+    /// any of `previous`, for key rotation.
+    pub fn with_rotation<'a>(
+        current: &FernetKey,
+        previous: impl IntoIterator<Item = &'a FernetKey>,
+    ) -> Self {
+        let mut keys = vec![KeyState::new(current)];
+        keys.extend(previous.into_iter().map(KeyState::new));
+        Self { keys }
+    }
+
+    /// Seals `plaintext` with a chosen timestamp and IV. Deterministic: for
+    /// known-answer tests only; [`Sealer::seal`] uses the clock and a random
+    /// IV.
+    pub fn encrypt_with_parts(&self, plaintext: &[u8], timestamp: u64, iv: [u8; 16]) -> String {
+        let key = &self.keys[0];
+        let padded = (plaintext.len() / 16 + 1) * 16;
+        let mut buf = Vec::with_capacity(HEADER + padded + TAG);
+        buf.push(VERSION);
+        buf.extend_from_slice(&timestamp.to_be_bytes());
+        buf.extend_from_slice(&iv);
+        buf.extend_from_slice(plaintext);
+        buf.resize(HEADER + padded, 0);
+        let encryptor = cbc::Encryptor::<Aes128>::inner_iv_init(key.cipher.clone(), &iv.into());
+        // The buffer has room for a full padding block, so padding cannot fail.
+        let _ = encryptor.encrypt_padded_mut::<Pkcs7>(&mut buf[HEADER..], plaintext.len());
+        let tag = key.mac.clone().chain_update(&buf).finalize().into_bytes();
+        buf.extend_from_slice(&tag);
+        URL_SAFE.encode(&buf)
+    }
+
+    /// Opens a token as of `now`, checking the TTL when one is given.
+    pub fn decrypt_at(
+        &self,
+        token: &str,
+        ttl: Option<u64>,
+        now: u64,
+    ) -> Result<Vec<u8>, OpenError> {
+        let mut data = decode_token(token)?;
+        if data.len() < HEADER + 16 + TAG
+            || !(data.len() - HEADER - TAG).is_multiple_of(16)
+            || data[0] != VERSION
+        {
+            return Err(OpenError::Malformed);
+        }
+        let (signed, tag) = data.split_at(data.len() - TAG);
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.mac.clone().chain_update(signed).verify_slice(tag).is_ok())
+            .ok_or(OpenError::Forged)?;
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&data[1..9]);
+        let timestamp = u64::from_be_bytes(ts);
+        if let Some(ttl) = ttl {
+            if timestamp.saturating_add(ttl) < now {
+                return Err(OpenError::Expired);
+            }
+            if now.saturating_add(MAX_CLOCK_SKEW) < timestamp {
+                return Err(OpenError::FromTheFuture);
+            }
+        }
+        let mut iv = [0u8; 16];
+        iv.copy_from_slice(&data[9..HEADER]);
+        let end = data.len() - TAG;
+        let decryptor = cbc::Decryptor::<Aes128>::inner_iv_init(key.cipher.clone(), &iv.into());
+        let len = decryptor
+            .decrypt_padded_mut::<Pkcs7>(&mut data[HEADER..end])
+            .map_err(|_| OpenError::Malformed)?
+            .len();
+        data.copy_within(HEADER..HEADER + len, 0);
+        data.truncate(len);
+        Ok(data)
+    }
+}
+
+/// Decodes URL-safe base64 with canonical padding, also accepting the
+/// standard alphabet as Python's `urlsafe_b64decode` does.
+fn decode_token(token: &str) -> Result<Vec<u8>, OpenError> {
+    let decoded = if token.bytes().any(|b| b == b'+' || b == b'/') {
+        let translated: String = token
+            .chars()
+            .map(|c| match c {
+                '+' => '-',
+                '/' => '_',
+                c => c,
+            })
+            .collect();
+        URL_SAFE.decode(translated)
+    } else {
+        URL_SAFE.decode(token)
+    };
+    decoded.map_err(|_| OpenError::Malformed)
+}
+
+impl Sealer for Fernet {
+    fn seal(&self, record: &[u8]) -> Result<String, Error> {
+        let mut iv = [0u8; 16];
+        crate::random::fill(&mut iv)?;
+        Ok(self.encrypt_with_parts(record, unix_now(), iv))
+    }
+
+    fn open(&self, value: &str, max_age: Option<u64>) -> Result<Vec<u8>, OpenError> {
+        self.decrypt_at(value, max_age, unix_now())
+    }
+}
+
+impl fmt::Debug for Fernet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fernet")
+            .field("keys", &format_args!("[{} redacted]", self.keys.len()))
+            .finish()
+    }
+}
+
+impl super::CookieStore<Fernet> {
+    /// A Fernet cookie store with one key.
+    pub fn fernet(key: &FernetKey) -> Self {
+        Self::new(Fernet::new(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The known-answer vector of the Fernet specification.
+    const SPEC_KEY: &str = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
+    const SPEC_TOKEN: &str = "gAAAAAAdwJ6wAAECAwQFBgcICQoLDA0ODy021cpGVWKZ_eEwCGM4BLLF_5CV9dOPmrhuVUPgJobwOz7JcbmrR64jVmpU4IwqDA==";
+    const SPEC_NOW: u64 = 499_162_800;
+
+    fn spec() -> Fernet {
+        Fernet::new(&FernetKey::from_base64(SPEC_KEY).unwrap())
+    }
+
+    #[test]
+    fn spec_vector_encrypts() {
+        let iv: [u8; 16] = std::array::from_fn(|i| i as u8);
+        assert_eq!(
+            spec().encrypt_with_parts(b"hello", SPEC_NOW, iv),
+            SPEC_TOKEN
+        );
+    }
+
+    #[test]
+    fn spec_vector_decrypts_with_ttl() {
+        assert_eq!(
+            spec()
+                .decrypt_at(SPEC_TOKEN, Some(60), SPEC_NOW + 60)
+                .unwrap(),
+            b"hello"
+        );
+        assert_eq!(
+            spec().decrypt_at(SPEC_TOKEN, None, u64::MAX).unwrap(),
+            b"hello"
+        );
+    }
+
+    #[test]
+    fn spec_invalid_cases() {
+        let f = spec();
+        assert_eq!(
+            f.decrypt_at(SPEC_TOKEN, Some(60), SPEC_NOW + 61),
+            Err(OpenError::Expired)
+        );
+        assert_eq!(
+            f.decrypt_at(SPEC_TOKEN, Some(60), SPEC_NOW - 61),
+            Err(OpenError::FromTheFuture)
+        );
+        let unpadded = SPEC_TOKEN.trim_end_matches('=');
+        assert_eq!(
+            f.decrypt_at(unpadded, None, SPEC_NOW),
+            Err(OpenError::Malformed)
+        );
+        let mut bytes = URL_SAFE.decode(SPEC_TOKEN).unwrap();
+        bytes[0] = 0x81;
+        assert_eq!(
+            f.decrypt_at(&URL_SAFE.encode(&bytes), None, SPEC_NOW),
+            Err(OpenError::Malformed)
+        );
+        for i in 1..bytes.len() {
+            let mut tampered = URL_SAFE.decode(SPEC_TOKEN).unwrap();
+            tampered[i] ^= 1;
+            assert_eq!(
+                f.decrypt_at(&URL_SAFE.encode(&tampered), None, SPEC_NOW),
+                Err(OpenError::Forged),
+                "byte {i}"
+            );
+        }
+        assert_eq!(f.decrypt_at("", None, SPEC_NOW), Err(OpenError::Malformed));
+        assert_eq!(
+            f.decrypt_at("gAAAAA==", None, SPEC_NOW),
+            Err(OpenError::Malformed)
+        );
+        let other = Fernet::new(&FernetKey::from_bytes(&[7; 32]).unwrap());
+        assert_eq!(
+            other.decrypt_at(SPEC_TOKEN, None, SPEC_NOW),
+            Err(OpenError::Forged)
+        );
+    }
+
+    #[test]
+    fn standard_alphabet_is_accepted() {
+        let standard = SPEC_TOKEN.replace('-', "+").replace('_', "/");
+        assert_ne!(standard, SPEC_TOKEN);
+        assert_eq!(
+            spec().decrypt_at(&standard, None, SPEC_NOW).unwrap(),
+            b"hello"
+        );
+    }
+
+    #[test]
+    fn round_trips_every_padding_length() {
+        let f = Fernet::new(&FernetKey::generate().unwrap());
+        for len in 0..70 {
+            let msg = vec![b'x'; len];
+            let token = f.seal(&msg).unwrap();
+            assert_eq!(f.open(&token, Some(10)).unwrap(), msg);
+        }
+    }
+
+    #[test]
+    fn rotation_opens_old_tokens_and_seals_with_the_new_key() {
+        let old = FernetKey::from_bytes(&[1; 32]).unwrap();
+        let new = FernetKey::from_bytes(&[2; 32]).unwrap();
+        let old_token = Fernet::new(&old).seal(b"{}").unwrap();
+        let rotated = Fernet::with_rotation(&new, [&old]);
+        assert_eq!(rotated.open(&old_token, None).unwrap(), b"{}");
+        let new_token = rotated.seal(b"x").unwrap();
+        assert_eq!(Fernet::new(&new).open(&new_token, None).unwrap(), b"x");
+        assert_eq!(
+            Fernet::new(&old).open(&new_token, None),
+            Err(OpenError::Forged)
+        );
+    }
+
+    #[test]
+    fn keys_parse_and_never_print() {
+        assert!(FernetKey::from_bytes(&[0; 31]).is_err());
+        assert!(FernetKey::from_base64("not base64").is_err());
+        assert!(FernetKey::from_base64(SPEC_KEY.trim_end_matches('=')).is_err());
+        let key = FernetKey::from_base64(SPEC_KEY).unwrap();
+        assert_eq!(key.to_base64().as_str(), SPEC_KEY);
+        let debug = format!("{key:?} {:?}", Fernet::new(&key));
+        assert!(
+            !debug.contains(SPEC_KEY) && !debug.contains("115"),
+            "{debug}"
+        );
+    }
+}

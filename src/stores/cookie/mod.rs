@@ -1,0 +1,161 @@
+//! Cookie stores: the whole session travels in the cookie, sealed.
+
+use std::fmt;
+
+use crate::config::CookieConfig;
+use crate::error::Error;
+use crate::stores::{Loaded, SaveRequest, Saved, SessionStore};
+
+#[cfg(feature = "fernet")]
+pub(crate) mod fernet;
+#[cfg(feature = "nacl")]
+pub(crate) mod nacl;
+
+/// Turns an encoded record into a cookie value and back.
+///
+/// A sealer only handles bytes; [`CookieStore`] does the rest (logging,
+/// empty sessions, the store contract).
+pub trait Sealer: Send + Sync + 'static {
+    /// Whether an empty session removes the cookie (`true`, as
+    /// aiohttp-session's encrypted storages do) or is sealed like any other
+    /// record (`false`: its `SimpleCookieStorage` writes `{}`).
+    const REMOVES_EMPTY: bool = true;
+
+    /// Seals `record` into a cookie value (unquoted; quoting is applied
+    /// when the `Set-Cookie` header is rendered).
+    fn seal(&self, record: &[u8]) -> Result<String, Error>;
+
+    /// Opens a cookie value. `max_age` is the storage `max_age`, for sealers
+    /// whose tokens carry a timestamp.
+    fn open(&self, value: &str, max_age: Option<u64>) -> Result<Vec<u8>, OpenError>;
+}
+
+/// Why a cookie value could not be opened. It is logged (at debug level)
+/// and the client gets a fresh session; it is never an error response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// Not a token of this format (bad base64, too short, wrong version).
+    Malformed,
+    /// The authentication tag did not verify: tampered, or another key.
+    Forged,
+    /// The token's timestamp is older than `max_age`.
+    Expired,
+    /// The token's timestamp is too far in the future.
+    FromTheFuture,
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OpenError::Malformed => "malformed token",
+            OpenError::Forged => "authentication failed",
+            OpenError::Expired => "token expired",
+            OpenError::FromTheFuture => "token timestamp in the future",
+        })
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// A store that keeps the whole session in the cookie, sealed by `S`.
+///
+/// Cookie stores need no server, but a session cannot be revoked before it
+/// expires: a copied cookie stays valid until its `max_age` (for Fernet) or
+/// its `created` age (any sealer) runs out. Keep sessions small: the cookie
+/// is limited to 4096 bytes.
+#[derive(Clone)]
+pub struct CookieStore<S> {
+    sealer: S,
+}
+
+impl<S: Sealer> CookieStore<S> {
+    /// A cookie store sealing with `sealer`.
+    pub fn new(sealer: S) -> Self {
+        Self { sealer }
+    }
+
+    /// The sealer.
+    pub fn sealer(&self) -> &S {
+        &self.sealer
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for CookieStore<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CookieStore")
+            .field("sealer", &self.sealer)
+            .finish()
+    }
+}
+
+impl<S: Sealer> SessionStore for CookieStore<S> {
+    async fn load(
+        &self,
+        config: &CookieConfig,
+        cookie_value: &str,
+    ) -> Result<Option<Loaded>, Error> {
+        match self.sealer.open(cookie_value, config.max_age) {
+            Ok(record) => Ok(Some(Loaded {
+                identity: None,
+                record,
+            })),
+            Err(reason) => {
+                tracing::debug!(
+                    target: "http_session",
+                    %reason,
+                    len = cookie_value.len(),
+                    "session cookie rejected; starting a fresh session"
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    async fn save(&self, _config: &CookieConfig, request: SaveRequest<'_>) -> Result<Saved, Error> {
+        if request.empty && S::REMOVES_EMPTY {
+            return Ok(Saved::Remove);
+        }
+        self.sealer.seal(request.record).map(Saved::Cookie)
+    }
+}
+
+/// The unsealed "sealer": the record's JSON text is the cookie value.
+///
+/// **For tests only**: anyone can read and forge the session. Compatible
+/// with aiohttp-session's `SimpleCookieStorage`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Plain;
+
+impl Sealer for Plain {
+    const REMOVES_EMPTY: bool = false;
+
+    fn seal(&self, record: &[u8]) -> Result<String, Error> {
+        String::from_utf8(record.to_vec())
+            .map_err(|e| Error::with_source(crate::ErrorKind::Encode, e))
+    }
+
+    fn open(&self, value: &str, _max_age: Option<u64>) -> Result<Vec<u8>, OpenError> {
+        Ok(value.as_bytes().to_vec())
+    }
+}
+
+/// Readable JSON in the cookie (aiohttp-session's `SimpleCookieStorage`).
+/// **For tests only.**
+pub type PlainStore = CookieStore<Plain>;
+
+impl PlainStore {
+    /// A plain JSON cookie store. **For tests only**: the session is
+    /// readable and forgeable by the client.
+    pub fn plain() -> Self {
+        Self::new(Plain)
+    }
+}
+
+/// Fernet-encrypted cookies (aiohttp-session's `EncryptedCookieStorage`).
+#[cfg(feature = "fernet")]
+pub type FernetStore = CookieStore<fernet::Fernet>;
+
+/// NaCl secretbox cookies (aiohttp-session's `NaClCookieStorage`).
+#[cfg(feature = "nacl")]
+pub type NaClStore = CookieStore<nacl::NaCl>;

@@ -1,0 +1,176 @@
+//! NaCl `crypto_secretbox` tokens (XSalsa20-Poly1305), as written by PyNaCl
+//! and aiohttp-session's `NaClCookieStorage`.
+//!
+//! Token: `base64(nonce ‖ tag ‖ ciphertext)`, standard alphabet, padded.
+
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use crypto_secretbox::aead::{AeadInPlace, KeyInit};
+use crypto_secretbox::{Nonce, Tag, XSalsa20Poly1305};
+use zeroize::Zeroizing;
+
+use super::{OpenError, Sealer};
+use crate::error::{Error, ErrorKind};
+
+const NONCE: usize = 24;
+const TAG: usize = 16;
+
+/// A secretbox key: 32 bytes, zeroized on drop, never printed.
+#[derive(Clone)]
+pub struct NaClKey(Zeroizing<[u8; 32]>);
+
+impl NaClKey {
+    /// The key from its 32 raw bytes (used directly, as PyNaCl does).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        let array: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| Error::new(ErrorKind::InvalidKey).detail("a NaCl key is 32 bytes"))?;
+        Ok(Self(Zeroizing::new(array)))
+    }
+
+    /// A new random key from the operating system.
+    pub fn generate() -> Result<Self, Error> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        crate::random::fill(key.as_mut())?;
+        Ok(Self(key))
+    }
+}
+
+impl fmt::Debug for NaClKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NaClKey([redacted])")
+    }
+}
+
+/// The NaCl secretbox sealer. Tokens carry no timestamp: expiry comes from
+/// the record's `created` only.
+#[derive(Clone)]
+pub struct NaCl {
+    cipher: XSalsa20Poly1305,
+}
+
+impl NaCl {
+    /// A sealer with `key`.
+    pub fn new(key: &NaClKey) -> Self {
+        Self {
+            cipher: XSalsa20Poly1305::new(key.0.as_ref().into()),
+        }
+    }
+
+    /// Seals `plaintext` with a chosen nonce. Deterministic: for
+    /// known-answer tests only; [`Sealer::seal`] uses a random nonce.
+    pub fn encrypt_with_nonce(
+        &self,
+        plaintext: &[u8],
+        nonce: [u8; NONCE],
+    ) -> Result<String, Error> {
+        let mut buf = Vec::with_capacity(NONCE + TAG + plaintext.len());
+        buf.extend_from_slice(&nonce);
+        buf.extend_from_slice(&[0; TAG]);
+        buf.extend_from_slice(plaintext);
+        let tag = self
+            .cipher
+            .encrypt_in_place_detached(Nonce::from_slice(&nonce), b"", &mut buf[NONCE + TAG..])
+            .map_err(|_| Error::new(ErrorKind::Encode))?;
+        buf[NONCE..NONCE + TAG].copy_from_slice(&tag);
+        Ok(STANDARD.encode(&buf))
+    }
+}
+
+impl Sealer for NaCl {
+    fn seal(&self, record: &[u8]) -> Result<String, Error> {
+        let mut nonce = [0u8; NONCE];
+        crate::random::fill(&mut nonce)?;
+        self.encrypt_with_nonce(record, nonce)
+    }
+
+    fn open(&self, value: &str, _max_age: Option<u64>) -> Result<Vec<u8>, OpenError> {
+        let mut data = STANDARD.decode(value).map_err(|_| OpenError::Malformed)?;
+        if data.len() < NONCE + TAG {
+            return Err(OpenError::Malformed);
+        }
+        let (head, body) = data.split_at_mut(NONCE + TAG);
+        let nonce = *Nonce::from_slice(&head[..NONCE]);
+        let tag = *Tag::from_slice(&head[NONCE..]);
+        self.cipher
+            .decrypt_in_place_detached(&nonce, b"", body, &tag)
+            .map_err(|_| OpenError::Forged)?;
+        data.drain(..NONCE + TAG);
+        Ok(data)
+    }
+}
+
+impl fmt::Debug for NaCl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NaCl([redacted])")
+    }
+}
+
+impl super::CookieStore<NaCl> {
+    /// A NaCl secretbox cookie store.
+    pub fn nacl(key: &NaClKey) -> Self {
+        Self::new(NaCl::new(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealer() -> NaCl {
+        NaCl::new(&NaClKey::from_bytes(&[9; 32]).unwrap())
+    }
+
+    #[test]
+    fn round_trip_and_layout() {
+        let token = sealer().encrypt_with_nonce(b"hello", [3; NONCE]).unwrap();
+        let raw = STANDARD.decode(&token).unwrap();
+        assert_eq!(raw.len(), NONCE + TAG + 5);
+        assert_eq!(&raw[..NONCE], &[3; NONCE]);
+        assert_eq!(sealer().open(&token, None).unwrap(), b"hello");
+        let random = sealer().seal(b"").unwrap();
+        assert_eq!(sealer().open(&random, None).unwrap(), b"");
+    }
+
+    #[test]
+    fn rejects_tampering_wrong_key_alphabet_and_truncation() {
+        let s = sealer();
+        let token = s
+            .encrypt_with_nonce(b"hello world!!", [0xfb; NONCE])
+            .unwrap();
+        let raw = STANDARD.decode(&token).unwrap();
+        for i in 0..raw.len() {
+            let mut t = raw.clone();
+            t[i] ^= 0x20;
+            assert_eq!(
+                s.open(&STANDARD.encode(&t), None),
+                Err(OpenError::Forged),
+                "byte {i}"
+            );
+        }
+        let other = NaCl::new(&NaClKey::from_bytes(&[8; 32]).unwrap());
+        assert_eq!(other.open(&token, None), Err(OpenError::Forged));
+        assert!(token.contains('+') || token.contains('/'));
+        let url_safe = token.replace('+', "-").replace('/', "_");
+        assert_eq!(s.open(&url_safe, None), Err(OpenError::Malformed));
+        assert_eq!(
+            s.open(token.trim_end_matches('='), None),
+            Err(OpenError::Malformed)
+        );
+        assert_eq!(
+            s.open(&STANDARD.encode(&raw[..39]), None),
+            Err(OpenError::Malformed)
+        );
+        assert_eq!(s.open("", None), Err(OpenError::Malformed));
+    }
+
+    #[test]
+    fn keys_never_print() {
+        let key = NaClKey::from_bytes(&[0xab; 32]).unwrap();
+        let text = format!("{key:?} {:?}", NaCl::new(&key));
+        assert!(!text.contains("171") && !text.contains("ab"), "{text}");
+        assert!(NaClKey::from_bytes(&[0; 16]).is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! The in-memory backend: the embedded default, for one process.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::stores::{KvBackend, ServerStore};
+
+/// Sessions kept in this process's memory.
+///
+/// Records expire after their TTL (the session's `max_age`) and expired
+/// records are purged as the store is used, so memory follows the number of
+/// live sessions. Sessions without a `max_age` never expire here: set a
+/// `max_age` on the manager when using this store in production.
+/// Sessions are lost when the process exits and are not shared between
+/// processes; use Redis or Memcached for that.
+pub type MemoryStore = ServerStore<MemoryBackend>;
+
+impl MemoryStore {
+    /// An empty in-memory store.
+    pub fn memory() -> Self {
+        ServerStore::new(MemoryBackend::default())
+    }
+}
+
+struct Entry {
+    value: Box<[u8]>,
+    expires: Option<Instant>,
+}
+
+impl Entry {
+    fn is_live(&self, now: Instant) -> bool {
+        self.expires.is_none_or(|at| now < at)
+    }
+}
+
+struct Map {
+    entries: HashMap<String, Entry>,
+    next_sweep: Instant,
+    /// Live entries after the last sweep; a sweep also runs when the map
+    /// has grown to twice this, so bursts of short sessions stay bounded.
+    live_after_sweep: usize,
+}
+
+/// The [`KvBackend`] of [`MemoryStore`].
+pub struct MemoryBackend {
+    map: Mutex<Map>,
+    sweep_every: Duration,
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        Self::with_sweep_interval(Duration::from_secs(30))
+    }
+}
+
+impl MemoryBackend {
+    /// A backend that purges expired records at least every `every`.
+    pub fn with_sweep_interval(every: Duration) -> Self {
+        Self {
+            map: Mutex::new(Map {
+                entries: HashMap::new(),
+                next_sweep: Instant::now() + every,
+                live_after_sweep: 0,
+            }),
+            sweep_every: every,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Map> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The number of records held, expired ones not yet purged included.
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// Whether no record is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes every expired record now and releases spare capacity.
+    pub fn purge_expired(&self) {
+        let mut map = self.lock();
+        Self::sweep(&mut map, Instant::now(), self.sweep_every);
+    }
+
+    /// Seconds until `key` expires: `None` if absent, `Some(None)` if it
+    /// never expires.
+    pub fn ttl(&self, key: &str) -> Option<Option<u64>> {
+        let now = Instant::now();
+        let map = self.lock();
+        let entry = map.entries.get(key).filter(|e| e.is_live(now))?;
+        Some(entry.expires.map(|at| {
+            let left = at.saturating_duration_since(now);
+            left.as_secs() + u64::from(left.subsec_nanos() > 0)
+        }))
+    }
+
+    fn sweep(map: &mut Map, now: Instant, every: Duration) {
+        map.entries.retain(|_, e| e.is_live(now));
+        if map.entries.capacity() > 64 && map.entries.len() < map.entries.capacity() / 4 {
+            map.entries.shrink_to(map.entries.len() * 2);
+        }
+        map.live_after_sweep = map.entries.len();
+        map.next_sweep = now + every;
+    }
+}
+
+impl KvBackend for MemoryBackend {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        match map.entries.get(key) {
+            Some(entry) if entry.is_live(now) => Ok(Some(entry.value.to_vec())),
+            Some(_) => {
+                map.entries.remove(key);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Option<u64>) -> Result<(), Error> {
+        let now = Instant::now();
+        let entry = Entry {
+            value: value.into(),
+            expires: ttl.map(|secs| now + Duration::from_secs(secs)),
+        };
+        let mut map = self.lock();
+        if now >= map.next_sweep || map.entries.len() >= 2 * map.live_after_sweep + 1024 {
+            Self::sweep(&mut map, now, self.sweep_every);
+        }
+        map.entries.insert(key.to_owned(), entry);
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), Error> {
+        self.lock().entries.remove(key);
+        Ok(())
+    }
+}
+
+impl fmt::Debug for MemoryBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryBackend")
+            .field("records", &self.len())
+            .finish()
+    }
+}

@@ -1,0 +1,132 @@
+//! The store contract and the stores.
+//!
+//! There are two kinds of store, each one generic piece of code over a small
+//! trait:
+//!
+//! - [`CookieStore`] keeps the whole session in the cookie, sealed by a
+//!   [`Sealer`]: [`Plain`] (readable JSON, for tests), `Fernet` (feature
+//!   `fernet`) or `NaCl` (feature `nacl`).
+//! - [`ServerStore`] keeps the session in a key-value backend
+//!   ([`KvBackend`]) and only a random id in the cookie: [`MemoryBackend`]
+//!   (no feature), Redis and Memcached.
+//!
+//! Both implement [`SessionStore`], which is what
+//! [`SessionManager`](crate::SessionManager) drives. Record encoding, expiry
+//! by `created`, and cookie rendering happen in the manager, once for all
+//! stores.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::config::CookieConfig;
+use crate::error::Error;
+
+mod cookie;
+mod memory;
+mod server;
+
+#[cfg(feature = "fernet")]
+pub use cookie::fernet::{Fernet, FernetKey};
+#[cfg(feature = "nacl")]
+pub use cookie::nacl::{NaCl, NaClKey};
+#[cfg(feature = "fernet")]
+pub use cookie::FernetStore;
+#[cfg(feature = "nacl")]
+pub use cookie::NaClStore;
+pub use cookie::PlainStore;
+pub use cookie::{CookieStore, OpenError, Plain, Sealer};
+pub use memory::{MemoryBackend, MemoryStore};
+pub use server::{is_valid_key, KeyFactory, KvBackend, ServerStore};
+
+/// What a store found for a cookie value.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The record's identity: the key id for server stores, `None` for
+    /// cookie stores.
+    pub identity: Option<String>,
+    /// The encoded record, for the [`Codec`](crate::Codec) to decode.
+    pub record: Vec<u8>,
+}
+
+/// What the manager asks a store to save.
+#[derive(Debug)]
+pub struct SaveRequest<'a> {
+    /// The session's identity, if it has one (server stores).
+    pub identity: Option<&'a str>,
+    /// Identities whose records must be deleted (renewed or invalidated
+    /// sessions).
+    pub discarded: &'a [String],
+    /// The encoded record (`{}` with the default codec when empty).
+    pub record: &'a [u8],
+    /// Whether the session holds no data.
+    pub empty: bool,
+    /// The record's time to live in seconds (the session's `max_age`).
+    pub ttl: Option<u64>,
+}
+
+/// What the client's cookie should become after a save.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Saved {
+    /// Send this cookie value.
+    Cookie(String),
+    /// Remove the cookie.
+    Remove,
+}
+
+/// The contract between the session manager and a store.
+///
+/// Implement it for a store that fits neither [`CookieStore`] nor
+/// [`ServerStore`]; usually implementing [`Sealer`] or [`KvBackend`] is
+/// enough.
+pub trait SessionStore: Send + Sync + 'static {
+    /// Resolves a cookie value to a record. `Ok(None)` means there is no
+    /// usable record (unknown id, bad seal): the client gets a fresh
+    /// session. Errors are for a store that failed, not for bad input.
+    fn load(
+        &self,
+        config: &CookieConfig,
+        cookie_value: &str,
+    ) -> impl Future<Output = Result<Option<Loaded>, Error>> + Send;
+
+    /// Saves a changed session and says what the cookie becomes.
+    fn save(
+        &self,
+        config: &CookieConfig,
+        request: SaveRequest<'_>,
+    ) -> impl Future<Output = Result<Saved, Error>> + Send;
+}
+
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`SessionStore`] made object-safe, so requests carry no store type.
+pub(crate) trait DynStore: Send + Sync + 'static {
+    fn load<'a>(
+        &'a self,
+        config: &'a CookieConfig,
+        cookie_value: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Loaded>, Error>>;
+
+    fn save<'a>(
+        &'a self,
+        config: &'a CookieConfig,
+        request: SaveRequest<'a>,
+    ) -> BoxFuture<'a, Result<Saved, Error>>;
+}
+
+impl<S: SessionStore> DynStore for S {
+    fn load<'a>(
+        &'a self,
+        config: &'a CookieConfig,
+        cookie_value: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Loaded>, Error>> {
+        Box::pin(SessionStore::load(self, config, cookie_value))
+    }
+
+    fn save<'a>(
+        &'a self,
+        config: &'a CookieConfig,
+        request: SaveRequest<'a>,
+    ) -> BoxFuture<'a, Result<Saved, Error>> {
+        Box::pin(SessionStore::save(self, config, request))
+    }
+}
