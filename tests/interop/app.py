@@ -1,0 +1,273 @@
+"""Reference server: the real aiohttp-session, for live interop tests.
+
+Run with the venv from scripts/pyenv.sh, e.g.
+
+    PY=$(scripts/pyenv.sh | tail -n1)
+    $PY tests/interop/app.py --storage fernet --port 0 --key-hex 000102...1f
+
+It listens on 127.0.0.1 only and prints ``listening on http://127.0.0.1:PORT``
+once ready (``--port 0`` picks a free port). SIGINT/SIGTERM stop it cleanly.
+
+Routes (all answer JSON):
+  GET  /get            the session dict (read only: no Set-Cookie)
+  POST /set            merge the JSON object body into the session
+  POST /clear          session.invalidate()
+  GET  /new            new_session(); session["marker"] = "new"; the dict
+  GET  /meta           {"new","created","identity","empty","max_age","session"}
+  POST /max_age?n=N    session.max_age = N (int, or "none" for None); changed(); meta
+  POST /touch          session.changed(); meta
+  POST /del?key=K      del session[K] if present; the dict
+  GET  /bare           "ok", without touching the session
+  GET  /incr           n = session.get("n", 0) + 1; {"n": n}
+
+Nothing here catches the library's own errors: a cookie that makes
+aiohttp-session raise gives the HTTP 500 the real library gives.
+"""
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from aiohttp import web
+import aiohttp_session
+from aiohttp_session import get_session, new_session
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--storage",
+        required=True,
+        choices=["simple", "fernet", "nacl", "redis", "memcached"],
+    )
+    p.add_argument("--port", type=int, required=True, help="0 = any free port")
+    p.add_argument("--key-hex", help="32-byte key as 64 hex chars (fernet, nacl)")
+    p.add_argument(
+        "--redis-url",
+        default=os.environ.get("HTTP_SESSION_REDIS_URL"),
+        help="default: $HTTP_SESSION_REDIS_URL",
+    )
+    p.add_argument(
+        "--memcached",
+        default=os.environ.get("HTTP_SESSION_MEMCACHED"),
+        metavar="HOST:PORT",
+        help="default: $HTTP_SESSION_MEMCACHED",
+    )
+    p.add_argument("--max-age", type=int, default=None)
+    p.add_argument("--cookie-name", default="AIOHTTP_SESSION")
+    p.add_argument("--samesite", choices=["Lax", "Strict", "None"], default=None)
+    p.add_argument("--secure", action="store_true", default=None)
+    p.add_argument("--domain", default=None)
+    p.add_argument("--path", default="/")
+    p.add_argument("--no-httponly", dest="httponly", action="store_false")
+    p.add_argument("--access-log", action="store_true", help="log requests to stderr")
+    args = p.parse_args(argv)
+
+    if args.storage in ("fernet", "nacl"):
+        if not args.key_hex:
+            p.error(f"--key-hex is required for --storage {args.storage}")
+        try:
+            key = bytes.fromhex(args.key_hex)
+        except ValueError:
+            p.error("--key-hex must be hex")
+        if len(key) != 32:
+            p.error("--key-hex must be 64 hex chars (32 bytes)")
+        args.key = key
+    if args.storage == "redis" and not args.redis_url:
+        p.error("--redis-url (or HTTP_SESSION_REDIS_URL) is required for redis")
+    if args.storage == "memcached" and not args.memcached:
+        p.error("--memcached (or HTTP_SESSION_MEMCACHED) is required for memcached")
+    return args
+
+
+async def make_storage(args):
+    """Build the storage; returns (storage, async cleanup function)."""
+    common = dict(
+        cookie_name=args.cookie_name,
+        domain=args.domain,
+        max_age=args.max_age,
+        path=args.path,
+        secure=args.secure,
+        httponly=args.httponly,
+        samesite=args.samesite,
+    )
+
+    async def nothing():
+        pass
+
+    if args.storage == "simple":
+        return aiohttp_session.SimpleCookieStorage(**common), nothing
+    if args.storage == "fernet":
+        from aiohttp_session.cookie_storage import EncryptedCookieStorage
+
+        # bytes key: aiohttp-session urlsafe-base64-encodes it for Fernet, so
+        # the 32 raw bytes are the Fernet key (signing half, then AES half).
+        return EncryptedCookieStorage(args.key, **common), nothing
+    if args.storage == "nacl":
+        from aiohttp_session.nacl_storage import NaClCookieStorage
+
+        return NaClCookieStorage(args.key, **common), nothing
+    if args.storage == "redis":
+        from redis import asyncio as aioredis
+        from aiohttp_session.redis_storage import RedisStorage
+
+        client = aioredis.from_url(args.redis_url)
+        await client.ping()  # fail at startup, not on the first request
+
+        async def close():
+            await client.aclose()
+
+        return RedisStorage(client, **common), close
+    if args.storage == "memcached":
+        import aiomcache
+        from aiohttp_session.memcached_storage import MemcachedStorage
+
+        host, _, port = args.memcached.rpartition(":")
+        client = aiomcache.Client(host, int(port))
+        await client.version()  # fail at startup, not on the first request
+
+        async def close():
+            await client.close()
+
+        return MemcachedStorage(client, **common), close
+    raise AssertionError(args.storage)
+
+
+def meta(session):
+    return {
+        "new": session.new,
+        "created": session.created,
+        "identity": session.identity,
+        "empty": session.empty,
+        "max_age": session.max_age,
+        "session": dict(session),
+    }
+
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/get")
+async def get_(request):
+    session = await get_session(request)
+    return web.json_response(dict(session))
+
+
+@routes.post("/set")
+async def set_(request):
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object")
+    session = await get_session(request)
+    for k, v in body.items():
+        session[k] = v
+    return web.json_response(dict(session))
+
+
+@routes.post("/clear")
+async def clear(request):
+    session = await get_session(request)
+    session.invalidate()
+    return web.json_response(dict(session))
+
+
+@routes.get("/new")
+async def new(request):
+    session = await new_session(request)
+    session["marker"] = "new"
+    return web.json_response(dict(session))
+
+
+@routes.get("/meta")
+async def meta_(request):
+    session = await get_session(request)
+    return web.json_response(meta(session))
+
+
+@routes.post("/max_age")
+async def max_age(request):
+    raw = request.query.get("n", "")
+    if raw.lower() == "none":
+        value = None
+    else:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise web.HTTPBadRequest(text="n must be an int or 'none'")
+    session = await get_session(request)
+    session.max_age = value
+    session.changed()
+    return web.json_response(meta(session))
+
+
+@routes.post("/touch")
+async def touch(request):
+    session = await get_session(request)
+    session.changed()
+    return web.json_response(meta(session))
+
+
+@routes.post("/del")
+async def del_(request):
+    key = request.query.get("key")
+    if key is None:
+        raise web.HTTPBadRequest(text="key is required")
+    session = await get_session(request)
+    if key in session:
+        del session[key]
+    return web.json_response(dict(session))
+
+
+@routes.get("/bare")
+async def bare(request):
+    return web.json_response("ok")
+
+
+@routes.get("/incr")
+async def incr(request):
+    session = await get_session(request)
+    n = session.get("n", 0) + 1
+    session["n"] = n
+    return web.json_response({"n": n})
+
+
+async def serve(args):
+    storage, close_storage = await make_storage(args)
+    app = web.Application()
+    aiohttp_session.setup(app, storage)
+    app.add_routes(routes)
+
+    access_log = logging.getLogger("aiohttp.access") if args.access_log else None
+    runner = web.AppRunner(app, access_log=access_log)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", args.port)
+    await site.start()
+    port = runner.addresses[0][1]
+    print(f"listening on http://127.0.0.1:{port}", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await close_storage()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.access_log else logging.WARNING,
+        stream=sys.stderr,
+        format="%(name)s %(levelname)s %(message)s",
+    )
+    asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()
