@@ -1,0 +1,26 @@
+//! The example routes on axum.
+
+use axum::body::Bytes;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use http_session::axum::SessionLayer;
+use http_session::{Session, SessionManager};
+
+use super::routes;
+
+/// The example app: `/bare` never touches the session; every other path
+/// goes through the shared routes.
+pub fn router(sessions: SessionManager) -> Router {
+    Router::new()
+        .route("/bare", get(|| async { Json("ok") }))
+        .fallback(handle)
+        .layer(SessionLayer::new(sessions))
+}
+
+async fn handle(session: Session, method: Method, uri: Uri, body: Bytes) -> Response {
+    let reply = routes::dispatch(method.as_str(), uri.path(), uri.query(), &body, &session);
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(reply.body)).into_response()
+}

@@ -1,0 +1,173 @@
+//! The routes every example server answers, written once over `Session`
+//! and called unchanged by the axum, actix-web and warp servers (and by the
+//! conformance tests). All answers are JSON.
+//!
+//! | route | effect |
+//! |---|---|
+//! | `GET /get` | the whole session map, read only |
+//! | `POST /set` | merges a JSON object body into the session |
+//! | `POST /clear` | invalidates the session |
+//! | `GET /new` | starts a new session (login) and sets `marker` to `"new"` |
+//! | `GET /meta` | `{"new","created","identity","empty","max_age","session"}` |
+//! | `POST /max_age?n=N\|none` | sets the session's max_age and marks it changed |
+//! | `POST /touch` | marks the session changed |
+//! | `POST /del?key=K` | removes one key |
+//! | `GET /incr` | increments the integer `n` and returns `{"n": n}` |
+//! | `POST /identity?id=X` | `set_new_identity(X)` (409 unless the session is new) |
+//! | `GET /bare` | `"ok"`, without touching the session (served by each framework) |
+
+#![allow(dead_code)]
+
+use http_session::{ErrorKind, Session};
+use serde_json::{json, Map, Value};
+
+/// A route's answer: a status code and a JSON body.
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    fn ok(body: Value) -> Self {
+        Self { status: 200, body }
+    }
+
+    fn error(status: u16, message: &str) -> Self {
+        Self {
+            status,
+            body: json!({ "error": message }),
+        }
+    }
+}
+
+/// Runs the route for `method` and `path` against `session`.
+pub fn dispatch(
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    body: &[u8],
+    session: &Session,
+) -> Reply {
+    match (method, path) {
+        ("GET", "/get") => Reply::ok(Value::Object(session.to_map())),
+        ("POST", "/set") => set(session, body),
+        ("POST", "/clear") => {
+            session.invalidate();
+            Reply::ok(Value::Object(session.to_map()))
+        }
+        ("GET", "/new") => {
+            session.renew();
+            session.insert_value("marker", json!("new"));
+            Reply::ok(Value::Object(session.to_map()))
+        }
+        ("GET", "/meta") => Reply::ok(meta(session)),
+        ("POST", "/max_age") => match param(query, "n").as_deref() {
+            Some("none") => {
+                session.set_max_age(None);
+                session.changed();
+                Reply::ok(meta(session))
+            }
+            Some(n) => match n.parse::<u64>() {
+                Ok(n) => {
+                    session.set_max_age(Some(n));
+                    session.changed();
+                    Reply::ok(meta(session))
+                }
+                Err(_) => Reply::error(400, "n must be an integer or 'none'"),
+            },
+            None => Reply::error(400, "n is required"),
+        },
+        ("POST", "/touch") => {
+            session.changed();
+            Reply::ok(meta(session))
+        }
+        ("POST", "/del") => match param(query, "key") {
+            Some(key) => {
+                session.remove(&key);
+                Reply::ok(Value::Object(session.to_map()))
+            }
+            None => Reply::error(400, "key is required"),
+        },
+        ("GET", "/incr") => {
+            let n = session.get_value("n").and_then(|v| v.as_i64()).unwrap_or(0) + 1;
+            session.insert_value("n", json!(n));
+            Reply::ok(json!({ "n": n }))
+        }
+        ("POST", "/identity") => match param(query, "id") {
+            Some(id) => match session.set_new_identity(id) {
+                Ok(()) => {
+                    session.insert_value("named", json!(true));
+                    Reply::ok(meta(session))
+                }
+                Err(e) if e.kind() == ErrorKind::IdentityNotNew => {
+                    Reply::error(409, "session is not new")
+                }
+                Err(_) => Reply::error(500, "internal error"),
+            },
+            None => Reply::error(400, "id is required"),
+        },
+        _ => Reply::error(404, "not found"),
+    }
+}
+
+fn set(session: &Session, body: &[u8]) -> Reply {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => {
+            for (key, value) in map {
+                session.insert_value(key, value);
+            }
+            Reply::ok(Value::Object(session.to_map()))
+        }
+        _ => Reply::error(400, "body must be a JSON object"),
+    }
+}
+
+/// aiohttp-session's attributes, as the Python reference app reports them.
+pub fn meta(session: &Session) -> Value {
+    let mut out = Map::new();
+    out.insert("new".into(), json!(session.is_new()));
+    out.insert("created".into(), Value::Number(session.created_number()));
+    out.insert("identity".into(), json!(session.identity()));
+    out.insert("empty".into(), json!(session.is_empty()));
+    out.insert("max_age".into(), json!(session.max_age()));
+    out.insert("session".into(), Value::Object(session.to_map()));
+    Value::Object(out)
+}
+
+/// The value of `name` in a query string, percent-decoded.
+fn param(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

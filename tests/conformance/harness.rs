@@ -1,0 +1,299 @@
+//! The conformance harness: a framework driver trait, the store kinds, and
+//! an HTTP client with a one-cookie jar, over real HTTP on loopback.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::header::{COOKIE, HOST, SET_COOKIE};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpStream;
+
+use http_session::{MemoryStore, PlainStore, SessionManager, SessionManagerBuilder};
+
+/// A running server; dropping it stops the server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub stop: Box<dyn FnOnce() + Send>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let stop = std::mem::replace(&mut self.stop, Box::new(|| {}));
+        stop();
+    }
+}
+
+/// One web framework, serving the shared example routes.
+pub trait Framework {
+    const NAME: &'static str;
+    /// Starts the example app with `sessions` on 127.0.0.1 and a free port.
+    fn serve(sessions: SessionManager) -> impl Future<Output = Server>;
+}
+
+/// The key every keyed store uses unless a case asks for the other one.
+pub const KEY_A: [u8; 32] = [0x11; 32];
+pub const KEY_B: [u8; 32] = [0x22; 32];
+
+/// The stores the suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Plain,
+    Fernet,
+    NaCl,
+    Memory,
+}
+
+impl StoreKind {
+    /// Whether the session lives in the cookie (it cannot be revoked).
+    pub fn is_cookie_store(self) -> bool {
+        matches!(self, StoreKind::Plain | StoreKind::Fernet | StoreKind::NaCl)
+    }
+
+    /// A builder for this store, sealing with `key`. Each call makes a new,
+    /// independent store (for the memory store: an empty one).
+    pub fn builder(self, key: [u8; 32]) -> SessionManagerBuilder {
+        match self {
+            StoreKind::Plain => SessionManager::builder(PlainStore::plain()),
+            StoreKind::Fernet => SessionManager::builder(http_session::FernetStore::fernet(
+                &http_session::FernetKey::from_bytes(&key).expect("32-byte key"),
+            )),
+            StoreKind::NaCl => SessionManager::builder(http_session::NaClStore::nacl(
+                &http_session::NaClKey::from_bytes(&key).expect("32-byte key"),
+            )),
+            StoreKind::Memory => SessionManager::builder(MemoryStore::memory()),
+        }
+    }
+}
+
+/// What a case needs: a framework and a store.
+pub struct Fixture<F> {
+    pub store: StoreKind,
+    _framework: std::marker::PhantomData<F>,
+}
+
+impl<F: Framework> Fixture<F> {
+    pub fn new(store: StoreKind) -> Self {
+        Self {
+            store,
+            _framework: std::marker::PhantomData,
+        }
+    }
+
+    /// A server with default options and key A.
+    pub async fn app(&self) -> App {
+        self.app_with(|b| b).await
+    }
+
+    /// A server whose manager is configured by `configure` (key A).
+    pub async fn app_with(
+        &self,
+        configure: impl FnOnce(SessionManagerBuilder) -> SessionManagerBuilder,
+    ) -> App {
+        self.app_keyed(KEY_A, configure).await
+    }
+
+    pub async fn app_keyed(
+        &self,
+        key: [u8; 32],
+        configure: impl FnOnce(SessionManagerBuilder) -> SessionManagerBuilder,
+    ) -> App {
+        let sessions = configure(self.store.builder(key))
+            .build()
+            .expect("valid session options");
+        let name = sessions.config().name().to_owned();
+        App {
+            server: F::serve(sessions).await,
+            cookie_name: name,
+            jar: None,
+            label: format!("{} x {:?}", F::NAME, self.store),
+        }
+    }
+}
+
+/// A response as the cases see it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub set_cookies: Vec<String>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+    }
+
+    /// The one Set-Cookie header, if any (more than one is a failure).
+    pub fn set_cookie(&self) -> Option<&str> {
+        assert!(
+            self.set_cookies.len() <= 1,
+            "more than one Set-Cookie: {:?}",
+            self.set_cookies
+        );
+        self.set_cookies.first().map(String::as_str)
+    }
+}
+
+/// A client of one running server with a one-cookie jar (the session
+/// cookie, kept exactly as sent, quotes included, like browsers and curl).
+pub struct App {
+    pub server: Server,
+    pub cookie_name: String,
+    pub jar: Option<String>,
+    pub label: String,
+}
+
+impl App {
+    /// Sends a request with the jar's cookie and updates the jar from the
+    /// response.
+    pub async fn send(&mut self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let cookie = self
+            .jar
+            .as_ref()
+            .map(|v| format!("{}={v}", self.cookie_name));
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let reply = self.raw(method, path, cookie.as_deref(), body).await;
+        self.absorb(&reply);
+        reply
+    }
+
+    pub async fn get(&mut self, path: &str) -> Reply {
+        self.send("GET", path, None).await
+    }
+
+    pub async fn post(&mut self, path: &str, body: Value) -> Reply {
+        self.send("POST", path, Some(body)).await
+    }
+
+    /// Sends a request with exactly this `Cookie` header, leaving the jar alone.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let future = request(self.server.addr, method, path, cookie, body);
+        match tokio::time::timeout(Duration::from_secs(10), future).await {
+            Ok(reply) => reply,
+            Err(_) => panic!("[{}] {method} {path} timed out", self.label),
+        }
+    }
+
+    /// Reads the session's meta with a given raw cookie value (jar untouched).
+    pub async fn meta_with_cookie(&self, value: &str) -> Reply {
+        let cookie = format!("{}={value}", self.cookie_name);
+        self.raw("GET", "/meta", Some(&cookie), Vec::new()).await
+    }
+
+    fn absorb(&mut self, reply: &Reply) {
+        let prefix = format!("{}=", self.cookie_name);
+        for line in &reply.set_cookies {
+            let Some(rest) = line.strip_prefix(&prefix) else {
+                continue;
+            };
+            let value = split_value(rest);
+            if line.contains("Max-Age=0") {
+                self.jar = None;
+            } else {
+                self.jar = Some(value.to_owned());
+            }
+        }
+    }
+}
+
+/// The cookie value at the start of a Set-Cookie line (up to `;`, quotes
+/// respected).
+pub fn split_value(rest: &str) -> &str {
+    if rest.starts_with('"') {
+        let bytes = rest.as_bytes();
+        let mut i = 1;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 2,
+                b'"' => return &rest[..i + 1],
+                _ => i += 1,
+            }
+        }
+        rest
+    } else {
+        rest.split(';').next().unwrap_or("")
+    }
+}
+
+/// One HTTP/1.1 request over a new loopback connection.
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: Vec<u8>,
+) -> Reply {
+    let stream = TcpStream::connect(addr)
+        .await
+        .expect("connect to the test server");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("HTTP handshake");
+    tokio::spawn(conn);
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(HOST, addr.to_string());
+    if let Some(cookie) = cookie {
+        builder = builder.header(COOKIE, cookie);
+    }
+    if !body.is_empty() {
+        builder = builder.header("content-type", "application/json");
+    }
+    let request = builder
+        .body(Full::new(Bytes::from(body)))
+        .expect("valid request");
+    let response = sender.send_request(request).await.expect("response");
+    let status = response.status().as_u16();
+    let set_cookies = response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().expect("ASCII Set-Cookie").to_owned())
+        .collect();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    Reply {
+        status,
+        set_cookies,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// Serves the axum example app.
+pub struct Axum;
+
+impl Framework for Axum {
+    const NAME: &'static str = "axum";
+
+    async fn serve(sessions: SessionManager) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let app = crate::shared::axum_app::router(sessions);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Server {
+            addr,
+            stop: Box::new(move || task.abort()),
+        }
+    }
+}
