@@ -245,7 +245,7 @@ mod tests {
 
     #[test]
     fn spec_vector_encrypts() {
-        let iv: [u8; 16] = std::array::from_fn(|i| i as u8);
+        let iv: [u8; 16] = std::array::from_fn(|i| u8::try_from(i).unwrap());
         assert_eq!(
             spec().encrypt_with_parts(b"hello", SPEC_NOW, iv),
             SPEC_TOKEN

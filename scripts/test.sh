@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test of the crate on this machine, installing what is missing:
+# redis-server and memcached (Debian packages) are started on free loopback
+# ports for the duration of the run and stopped afterwards.
+#
+#   scripts/test.sh              # all tests, all features, doctests included
+#   scripts/test.sh -- NAME      # extra arguments go to `cargo test`
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+extra=()
+if [[ ${1:-} == "--" ]]; then
+    shift
+    extra=("$@")
+fi
+
+command -v cargo >/dev/null || { echo "test.sh: cargo not found (install Rust first)" >&2; exit 1; }
+
+scripts/services.sh install
+
+services_dir=$(mktemp -d "${TMPDIR:-/tmp}/http-session-services.XXXXXX")
+cleanup() {
+    scripts/services.sh stop "$services_dir" || true
+    rm -rf "$services_dir"
+}
+trap cleanup EXIT
+scripts/services.sh start "$services_dir"
+# shellcheck disable=SC1091
+. "$services_dir/env"
+export HTTP_SESSION_REDIS_URL HTTP_SESSION_MEMCACHED
+echo "test.sh: redis at $HTTP_SESSION_REDIS_URL, memcached at $HTTP_SESSION_MEMCACHED" >&2
+
+cargo test --all-features "${extra[@]}"
