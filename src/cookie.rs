@@ -3,7 +3,8 @@
 //! aiohttp-session.
 
 use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+
+pub(crate) use crate::clock::unix_now;
 
 use crate::config::CookieConfig;
 use crate::error::{Error, ErrorKind};
@@ -159,13 +160,6 @@ fn push_quoted(out: &mut String, value: &str) {
         }
     }
     out.push('"');
-}
-
-/// Seconds since the Unix epoch, now.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Renders `Set-Cookie` for `value`, with the attributes in the order

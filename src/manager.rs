@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde_json::{Map, Number, Value};
 
 use crate::config::{CookieConfig, SameSite};
-use crate::cookie::{find_cookie, render_removal, render_set_cookie, unix_now};
+use crate::clock::Clock;
+use crate::cookie::{find_cookie, render_removal, render_set_cookie};
 use crate::error::{Error, ErrorKind};
 use crate::record::{Codec, JsonCodec, Record};
 use crate::session::{Session, State};
-use crate::stores::{DynStore, SaveRequest, Saved, SessionStore};
+use crate::stores::{Context, DynStore, SaveRequest, Saved, SessionStore};
 
 /// A store plus the cookie options: the one value every framework adapter
 /// is built from.
@@ -39,12 +40,20 @@ struct Inner {
     config: CookieConfig,
     codec: Box<dyn Codec>,
     store: Box<dyn DynStore>,
+    clock: Clock,
 }
 
 impl SessionManager {
     /// A manager over `store` with aiohttp-session's default options.
     pub fn new(store: impl SessionStore) -> Self {
-        Self::from_parts(store, CookieConfig::default(), Box::new(JsonCodec))
+        Self {
+            inner: Arc::new(Inner {
+                config: CookieConfig::default(),
+                codec: Box::new(JsonCodec),
+                store: Box::new(store),
+                clock: Clock::system(),
+            }),
+        }
     }
 
     /// Starts configuring a manager over `store`.
@@ -53,16 +62,7 @@ impl SessionManager {
             store: Box::new(store),
             config: CookieConfig::default(),
             codec: Box::new(JsonCodec),
-        }
-    }
-
-    fn from_parts(store: impl SessionStore, config: CookieConfig, codec: Box<dyn Codec>) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                config,
-                codec,
-                store: Box::new(store),
-            }),
+            clock: Clock::system(),
         }
     }
 
@@ -105,34 +105,33 @@ impl SessionManager {
     /// Loads the session a cookie value refers to; a fresh session when
     /// there is none or it cannot be used.
     async fn load(&self, cookie: Option<&str>) -> Result<Session, Error> {
-        let config = &self.inner.config;
         let Some(value) = cookie else {
-            return Ok(Session::from_state(State::fresh(config.max_age)));
+            return Ok(Session::from_state(self.fresh()));
         };
-        let Some(loaded) = self.inner.store.load(config, value).await? else {
-            return Ok(Session::from_state(State::fresh(config.max_age)));
+        let ctx = self.context();
+        let Some(loaded) = self.inner.store.load(&ctx, value).await? else {
+            return Ok(Session::from_state(self.fresh()));
         };
         let Ok(document) = self.inner.codec.decode(&loaded.record) else {
             tracing::debug!(target: "http_session", "session record does not decode; starting a fresh session");
-            return Ok(Session::from_state(State::fresh(config.max_age)));
+            return Ok(Session::from_state(self.fresh()));
         };
-        Ok(Session::from_state(self.restore(document, loaded.identity)))
+        Ok(Session::from_state(self.restore(document, loaded.identity, ctx.now)))
     }
 
     /// Rebuilds the session state from a decoded record, with
     /// aiohttp-session's rules: `{}` (or anything without a `session`
     /// object) is a new session; a record older than the storage `max_age`
     /// (strictly) loads empty but keeps its identity and `created`.
-    fn restore(&self, document: Value, identity: Option<String>) -> State {
+    fn restore(&self, document: Value, identity: Option<String>, now: u64) -> State {
         let max_age = self.inner.config.max_age;
         let Value::Object(mut record) = document else {
             tracing::debug!(target: "http_session", "session record is not an object; starting a fresh session");
-            return State::fresh(max_age);
+            return self.fresh();
         };
         let Some(Value::Object(data)) = record.remove("session") else {
-            return State::fresh(max_age);
+            return self.fresh();
         };
-        let now = unix_now();
         let created = match record.remove("created") {
             Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f != 0.0) => Some(n),
             _ => None,
@@ -155,6 +154,18 @@ impl SessionManager {
             max_age,
             discarded: Vec::new(),
             default_max_age: max_age,
+            clock: self.inner.clock.clone(),
+        }
+    }
+
+    fn fresh(&self) -> State {
+        State::fresh(self.inner.config.max_age, self.inner.clock.clone())
+    }
+
+    fn context(&self) -> Context<'_> {
+        Context {
+            config: &self.inner.config,
+            now: self.inner.clock.now(),
         }
     }
 
@@ -177,12 +188,13 @@ impl SessionManager {
                 state.max_age,
             )
         };
-        let config = &self.inner.config;
+        let ctx = self.context();
+        let config = ctx.config;
         let saved = self
             .inner
             .store
             .save(
-                config,
+                &ctx,
                 SaveRequest {
                     identity: identity.as_deref(),
                     discarded: &discarded,
@@ -193,7 +205,7 @@ impl SessionManager {
             )
             .await?;
         let line = match saved {
-            Saved::Cookie(value) => render_set_cookie(config, &value, max_age, unix_now())?,
+            Saved::Cookie(value) => render_set_cookie(config, &value, max_age, ctx.now)?,
             // As aiohttp-session does, even when no cookie came in.
             Saved::Remove => render_removal(config),
         };
@@ -217,6 +229,7 @@ pub struct SessionManagerBuilder {
     store: Box<dyn DynStore>,
     config: CookieConfig,
     codec: Box<dyn Codec>,
+    clock: Clock,
 }
 
 impl SessionManagerBuilder {
@@ -277,6 +290,15 @@ impl SessionManagerBuilder {
         self
     }
 
+    /// Replaces the clock (Unix seconds; default the system clock). For
+    /// tests that pin or move time: `created`, `created`-age expiry, Fernet
+    /// timestamps and `expires` all follow it. Server-store TTLs are kept by
+    /// the store itself and follow real time.
+    pub fn clock(mut self, now: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.clock = Clock::custom(now);
+        self
+    }
+
     /// Checks the options and builds the manager.
     pub fn build(self) -> Result<SessionManager, Error> {
         self.config.validate()?;
@@ -285,6 +307,7 @@ impl SessionManagerBuilder {
                 config: self.config,
                 codec: self.codec,
                 store: self.store,
+                clock: self.clock,
             }),
         })
     }

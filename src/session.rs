@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
-use crate::cookie::unix_now;
+use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
 
 /// A client's session: a JSON map plus aiohttp-session's attributes
@@ -52,25 +52,27 @@ pub(crate) struct State {
     pub(crate) discarded: Vec<String>,
     /// The storage-wide max_age, restored by [`Session::renew`].
     pub(crate) default_max_age: Option<u64>,
+    pub(crate) clock: Clock,
 }
 
 impl State {
-    pub(crate) fn fresh(max_age: Option<u64>) -> Self {
+    pub(crate) fn fresh(max_age: Option<u64>, clock: Clock) -> Self {
         Self {
             data: Map::new(),
-            created: Number::from(unix_now()),
+            created: Number::from(clock.now()),
             identity: None,
             new: true,
             changed: false,
             max_age,
             discarded: Vec::new(),
             default_max_age: max_age,
+            clock,
         }
     }
 
     fn touch(&mut self) {
         self.changed = true;
-        self.created = Number::from(unix_now());
+        self.created = Number::from(self.clock.now());
     }
 
     fn drop_identity(&mut self) {
@@ -254,7 +256,7 @@ impl Session {
         if let Some(identity) = state.identity.take() {
             discarded.push(identity);
         }
-        *state = State::fresh(default_max_age);
+        *state = State::fresh(default_max_age, state.clock.clone());
         state.discarded = discarded;
         state.changed = true;
     }
@@ -305,7 +307,7 @@ mod tests {
     use serde_json::json;
 
     fn loaded() -> Session {
-        let mut state = State::fresh(Some(60));
+        let mut state = State::fresh(Some(60), Clock::system());
         state.new = false;
         state.identity = Some("abc".into());
         state.created = Number::from(1);
@@ -356,7 +358,7 @@ mod tests {
             s.set_new_identity("x").unwrap_err().kind(),
             ErrorKind::IdentityNotNew
         );
-        let fresh = Session::from_state(State::fresh(None));
+        let fresh = Session::from_state(State::fresh(None, Clock::system()));
         fresh.set_new_identity("x").unwrap();
         assert_eq!(fresh.identity().as_deref(), Some("x"));
     }

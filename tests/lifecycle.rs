@@ -287,11 +287,11 @@ async fn authentic_tokens_with_bad_contents_give_fresh_sessions() {
     for contents in bad {
         let tokens = [
             (
-                fernet.sealer().seal(contents).unwrap(),
+                fernet.sealer().seal(contents, 1).unwrap(),
                 SessionManager::new(fernet.clone()),
             ),
             (
-                nacl.sealer().seal(contents).unwrap(),
+                nacl.sealer().seal(contents, 1).unwrap(),
                 SessionManager::new(nacl.clone()),
             ),
         ];

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::config::CookieConfig;
 use crate::error::{Error, ErrorKind};
-use crate::stores::{Loaded, SaveRequest, Saved, SessionStore};
+use crate::stores::{Context, Loaded, SaveRequest, Saved, SessionStore};
 
 /// The three operations a server store needs from its backend.
 ///
@@ -117,10 +117,10 @@ fn store_key(config: &CookieConfig, id: &str) -> String {
 impl<B: KvBackend> SessionStore for ServerStore<B> {
     async fn load(
         &self,
-        config: &CookieConfig,
+        ctx: &Context<'_>,
         cookie_value: &str,
     ) -> Result<Option<Loaded>, Error> {
-        let key = store_key(config, cookie_value);
+        let key = store_key(ctx.config, cookie_value);
         if !is_valid_key(&key) {
             tracing::debug!(
                 target: "http_session",
@@ -141,7 +141,8 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
         }
     }
 
-    async fn save(&self, config: &CookieConfig, request: SaveRequest<'_>) -> Result<Saved, Error> {
+    async fn save(&self, ctx: &Context<'_>, request: SaveRequest<'_>) -> Result<Saved, Error> {
+        let config = ctx.config;
         for old in request.discarded {
             let key = store_key(config, old);
             if is_valid_key(&key) {

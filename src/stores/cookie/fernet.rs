@@ -16,7 +16,6 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::{OpenError, Sealer};
-use crate::cookie::unix_now;
 use crate::error::{Error, ErrorKind};
 
 const VERSION: u8 = 0x80;
@@ -204,14 +203,14 @@ fn decode_token(token: &str) -> Result<Vec<u8>, OpenError> {
 }
 
 impl Sealer for Fernet {
-    fn seal(&self, record: &[u8]) -> Result<String, Error> {
+    fn seal(&self, record: &[u8], now: u64) -> Result<String, Error> {
         let mut iv = [0u8; 16];
         crate::random::fill(&mut iv)?;
-        Ok(self.encrypt_with_parts(record, unix_now(), iv))
+        Ok(self.encrypt_with_parts(record, now, iv))
     }
 
-    fn open(&self, value: &str, max_age: Option<u64>) -> Result<Vec<u8>, OpenError> {
-        self.decrypt_at(value, max_age, unix_now())
+    fn open(&self, value: &str, max_age: Option<u64>, now: u64) -> Result<Vec<u8>, OpenError> {
+        self.decrypt_at(value, max_age, now)
     }
 }
 
@@ -324,8 +323,8 @@ mod tests {
         let f = Fernet::new(&FernetKey::generate().unwrap());
         for len in 0..70 {
             let msg = vec![b'x'; len];
-            let token = f.seal(&msg).unwrap();
-            assert_eq!(f.open(&token, Some(10)).unwrap(), msg);
+            let token = f.seal(&msg, 100).unwrap();
+            assert_eq!(f.open(&token, Some(10), 105).unwrap(), msg);
         }
     }
 
@@ -333,13 +332,13 @@ mod tests {
     fn rotation_opens_old_tokens_and_seals_with_the_new_key() {
         let old = FernetKey::from_bytes(&[1; 32]).unwrap();
         let new = FernetKey::from_bytes(&[2; 32]).unwrap();
-        let old_token = Fernet::new(&old).seal(b"{}").unwrap();
+        let old_token = Fernet::new(&old).seal(b"{}", 1).unwrap();
         let rotated = Fernet::with_rotation(&new, [&old]);
-        assert_eq!(rotated.open(&old_token, None).unwrap(), b"{}");
-        let new_token = rotated.seal(b"x").unwrap();
-        assert_eq!(Fernet::new(&new).open(&new_token, None).unwrap(), b"x");
+        assert_eq!(rotated.open(&old_token, None, 1).unwrap(), b"{}");
+        let new_token = rotated.seal(b"x", 1).unwrap();
+        assert_eq!(Fernet::new(&new).open(&new_token, None, 1).unwrap(), b"x");
         assert_eq!(
-            Fernet::new(&old).open(&new_token, None),
+            Fernet::new(&old).open(&new_token, None, 1),
             Err(OpenError::Forged)
         );
     }

@@ -2,9 +2,8 @@
 
 use std::fmt;
 
-use crate::config::CookieConfig;
 use crate::error::Error;
-use crate::stores::{Loaded, SaveRequest, Saved, SessionStore};
+use crate::stores::{Context, Loaded, SaveRequest, Saved, SessionStore};
 
 #[cfg(feature = "fernet")]
 pub(crate) mod fernet;
@@ -22,12 +21,13 @@ pub trait Sealer: Send + Sync + 'static {
     const REMOVES_EMPTY: bool = true;
 
     /// Seals `record` into a cookie value (unquoted; quoting is applied
-    /// when the `Set-Cookie` header is rendered).
-    fn seal(&self, record: &[u8]) -> Result<String, Error>;
+    /// when the `Set-Cookie` header is rendered). `now` is Unix seconds, for
+    /// sealers whose tokens carry a timestamp.
+    fn seal(&self, record: &[u8], now: u64) -> Result<String, Error>;
 
-    /// Opens a cookie value. `max_age` is the storage `max_age`, for sealers
-    /// whose tokens carry a timestamp.
-    fn open(&self, value: &str, max_age: Option<u64>) -> Result<Vec<u8>, OpenError>;
+    /// Opens a cookie value. `max_age` is the storage `max_age` and `now`
+    /// Unix seconds, for sealers whose tokens carry a timestamp.
+    fn open(&self, value: &str, max_age: Option<u64>, now: u64) -> Result<Vec<u8>, OpenError>;
 }
 
 /// Why a cookie value could not be opened. It is logged (at debug level)
@@ -92,10 +92,10 @@ impl<S: fmt::Debug> fmt::Debug for CookieStore<S> {
 impl<S: Sealer> SessionStore for CookieStore<S> {
     async fn load(
         &self,
-        config: &CookieConfig,
+        ctx: &Context<'_>,
         cookie_value: &str,
     ) -> Result<Option<Loaded>, Error> {
-        match self.sealer.open(cookie_value, config.max_age) {
+        match self.sealer.open(cookie_value, ctx.config.max_age, ctx.now) {
             Ok(record) => Ok(Some(Loaded {
                 identity: None,
                 record,
@@ -112,11 +112,11 @@ impl<S: Sealer> SessionStore for CookieStore<S> {
         }
     }
 
-    async fn save(&self, _config: &CookieConfig, request: SaveRequest<'_>) -> Result<Saved, Error> {
+    async fn save(&self, ctx: &Context<'_>, request: SaveRequest<'_>) -> Result<Saved, Error> {
         if request.empty && S::REMOVES_EMPTY {
             return Ok(Saved::Remove);
         }
-        self.sealer.seal(request.record).map(Saved::Cookie)
+        self.sealer.seal(request.record, ctx.now).map(Saved::Cookie)
     }
 }
 
@@ -130,12 +130,12 @@ pub struct Plain;
 impl Sealer for Plain {
     const REMOVES_EMPTY: bool = false;
 
-    fn seal(&self, record: &[u8]) -> Result<String, Error> {
+    fn seal(&self, record: &[u8], _now: u64) -> Result<String, Error> {
         String::from_utf8(record.to_vec())
             .map_err(|e| Error::with_source(crate::ErrorKind::Encode, e))
     }
 
-    fn open(&self, value: &str, _max_age: Option<u64>) -> Result<Vec<u8>, OpenError> {
+    fn open(&self, value: &str, _max_age: Option<u64>, _now: u64) -> Result<Vec<u8>, OpenError> {
         Ok(value.as_bytes().to_vec())
     }
 }

@@ -80,13 +80,13 @@ impl NaCl {
 }
 
 impl Sealer for NaCl {
-    fn seal(&self, record: &[u8]) -> Result<String, Error> {
+    fn seal(&self, record: &[u8], _now: u64) -> Result<String, Error> {
         let mut nonce = [0u8; NONCE];
         crate::random::fill(&mut nonce)?;
         self.encrypt_with_nonce(record, nonce)
     }
 
-    fn open(&self, value: &str, _max_age: Option<u64>) -> Result<Vec<u8>, OpenError> {
+    fn open(&self, value: &str, _max_age: Option<u64>, _now: u64) -> Result<Vec<u8>, OpenError> {
         let mut data = STANDARD.decode(value).map_err(|_| OpenError::Malformed)?;
         if data.len() < NONCE + TAG {
             return Err(OpenError::Malformed);
@@ -129,9 +129,9 @@ mod tests {
         let raw = STANDARD.decode(&token).unwrap();
         assert_eq!(raw.len(), NONCE + TAG + 5);
         assert_eq!(&raw[..NONCE], &[3; NONCE]);
-        assert_eq!(sealer().open(&token, None).unwrap(), b"hello");
-        let random = sealer().seal(b"").unwrap();
-        assert_eq!(sealer().open(&random, None).unwrap(), b"");
+        assert_eq!(sealer().open(&token, None, 0).unwrap(), b"hello");
+        let random = sealer().seal(b"", 0).unwrap();
+        assert_eq!(sealer().open(&random, None, 0).unwrap(), b"");
     }
 
     #[test]
@@ -145,25 +145,25 @@ mod tests {
             let mut t = raw.clone();
             t[i] ^= 0x20;
             assert_eq!(
-                s.open(&STANDARD.encode(&t), None),
+                s.open(&STANDARD.encode(&t), None, 0),
                 Err(OpenError::Forged),
                 "byte {i}"
             );
         }
         let other = NaCl::new(&NaClKey::from_bytes(&[8; 32]).unwrap());
-        assert_eq!(other.open(&token, None), Err(OpenError::Forged));
+        assert_eq!(other.open(&token, None, 0), Err(OpenError::Forged));
         assert!(token.contains('+') || token.contains('/'));
         let url_safe = token.replace('+', "-").replace('/', "_");
-        assert_eq!(s.open(&url_safe, None), Err(OpenError::Malformed));
+        assert_eq!(s.open(&url_safe, None, 0), Err(OpenError::Malformed));
         assert_eq!(
-            s.open(token.trim_end_matches('='), None),
+            s.open(token.trim_end_matches('='), None, 0),
             Err(OpenError::Malformed)
         );
         assert_eq!(
-            s.open(&STANDARD.encode(&raw[..39]), None),
+            s.open(&STANDARD.encode(&raw[..39]), None, 0),
             Err(OpenError::Malformed)
         );
-        assert_eq!(s.open("", None), Err(OpenError::Malformed));
+        assert_eq!(s.open("", None, 0), Err(OpenError::Malformed));
     }
 
     #[test]
