@@ -132,10 +132,12 @@ impl Session {
     }
 
     /// Removes `key` and returns its raw value. When the key was present the
-    /// session is marked changed and `created` set to now.
+    /// session is marked changed and `created` set to now. The other keys
+    /// keep their order (keys are kept in insertion order, as in Python).
     pub fn remove(&self, key: &str) -> Option<Value> {
         let mut state = self.lock();
-        let old = state.data.remove(key);
+        // Keep the other keys in insertion order, as a Python dict does.
+        let old = state.data.shift_remove(key);
         if old.is_some() {
             state.touch();
         }
@@ -154,7 +156,7 @@ impl Session {
         self.lock().data.contains_key(key)
     }
 
-    /// The keys, in the map's order.
+    /// The keys, in insertion order.
     pub fn keys(&self) -> Vec<String> {
         self.lock().data.keys().cloned().collect()
     }
