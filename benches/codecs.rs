@@ -1,0 +1,213 @@
+//! Codec costs next to the primitives they are made of.
+//!
+//! `cargo bench --bench codecs --features fernet,nacl`
+//!
+//! Sizes: a ~200-byte session and a ~2.5 KB one (the largest that fits a
+//! Fernet cookie). Each codec row has primitive rows beside it, so the
+//! overhead over the bare primitives can be read off one run.
+
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "benchmarks"
+)]
+
+use std::hint::black_box;
+
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use base64::Engine as _;
+use cbc::cipher::block_padding::Pkcs7;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use crypto_secretbox::aead::{AeadInPlace, KeyInit};
+use crypto_secretbox::{Nonce, XSalsa20Poly1305};
+use hmac::{Hmac, Mac};
+use http_session::stores::{Fernet, FernetKey, NaCl, NaClKey, Plain, Sealer};
+use http_session::{
+    render_set_cookie, Codec, CookieConfig, JsonCodec, MemoryStore, Record, SessionManager,
+};
+use serde_json::{json, Map, Number, Value};
+use sha2::Sha256;
+
+const NOW: u64 = 1_700_000_000;
+
+/// A session map whose encoded record is about `target` bytes.
+fn session(target: usize) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert("user".into(), json!("ada@example.test"));
+    map.insert("roles".into(), json!(["admin", "dev"]));
+    map.insert("n".into(), json!(42));
+    let mut i = 0;
+    while serde_json::to_vec(&map).unwrap().len() + 40 < target {
+        map.insert(format!("k{i}"), json!("0123456789abcdef"));
+        i += 1;
+    }
+    map
+}
+
+fn record_bytes(map: &Map<String, Value>) -> Vec<u8> {
+    let created = Number::from(NOW);
+    JsonCodec
+        .encode(&Record {
+            created: &created,
+            session: map,
+        })
+        .unwrap()
+}
+
+fn codecs(c: &mut Criterion) {
+    let fernet = Fernet::new(&FernetKey::from_bytes(&[7; 32]).unwrap());
+    let nacl = NaCl::new(&NaClKey::from_bytes(&[9; 32]).unwrap());
+    let created = Number::from(NOW);
+    for (label, target) in [("200B", 200), ("2500B", 2500)] {
+        let map = session(target);
+        let record = record_bytes(&map);
+        let mut g = c.benchmark_group(format!("codec/{label}"));
+        g.throughput(Throughput::Bytes(record.len() as u64));
+
+        g.bench_function("record_encode", |b| {
+            b.iter(|| {
+                JsonCodec
+                    .encode(&Record {
+                        created: &created,
+                        session: black_box(&map),
+                    })
+                    .unwrap()
+            });
+        });
+        g.bench_function("record_decode", |b| {
+            b.iter(|| JsonCodec.decode(black_box(&record)).unwrap())
+        });
+
+        let token = fernet.seal(&record, NOW).unwrap();
+        g.bench_function("fernet_seal", |b| {
+            b.iter(|| fernet.seal(black_box(&record), NOW).unwrap())
+        });
+        g.bench_function("fernet_open", |b| {
+            b.iter(|| fernet.open(black_box(&token), Some(3600), NOW).unwrap())
+        });
+        g.bench_function("fernet_seal_open", |b| {
+            b.iter(|| {
+                let t = fernet.seal(black_box(&record), NOW).unwrap();
+                fernet.open(&t, Some(3600), NOW).unwrap()
+            });
+        });
+
+        let boxed = nacl.seal(&record, NOW).unwrap();
+        g.bench_function("nacl_seal", |b| {
+            b.iter(|| nacl.seal(black_box(&record), NOW).unwrap())
+        });
+        g.bench_function("nacl_open", |b| {
+            b.iter(|| nacl.open(black_box(&boxed), None, NOW).unwrap())
+        });
+        g.bench_function("nacl_seal_open", |b| {
+            b.iter(|| {
+                let t = nacl.seal(black_box(&record), NOW).unwrap();
+                nacl.open(&t, None, NOW).unwrap()
+            });
+        });
+
+        g.bench_function("plain_seal_open", |b| {
+            b.iter(|| {
+                let t = Plain.seal(black_box(&record), NOW).unwrap();
+                Plain.open(&t, None, NOW).unwrap()
+            });
+        });
+
+        let config = CookieConfig::default();
+        g.bench_function("set_cookie_render", |b| {
+            b.iter(|| render_set_cookie(&config, black_box(&token), Some(3600), NOW).unwrap());
+        });
+        let header = format!("theme=dark; AIOHTTP_SESSION=\"{token}\"; lang=en");
+        let manager = SessionManager::new(MemoryStore::memory());
+        g.bench_function("cookie_header_parse", |b| {
+            b.iter(|| manager.start([black_box(header.as_bytes())]));
+        });
+        g.finish();
+    }
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn primitives(c: &mut Criterion) {
+    let key = [7u8; 32];
+    for (label, target) in [("200B", 200), ("2500B", 2500)] {
+        let record = record_bytes(&session(target));
+        let mut g = c.benchmark_group(format!("primitive/{label}"));
+        g.throughput(Throughput::Bytes(record.len() as u64));
+
+        let padded = (record.len() / 16 + 1) * 16;
+        g.bench_function("aes128cbc_encrypt", |b| {
+            let mut buf = vec![0u8; padded];
+            b.iter(|| {
+                buf[..record.len()].copy_from_slice(&record);
+                let enc = cbc::Encryptor::<aes::Aes128>::new(key[16..].into(), &[1u8; 16].into());
+                enc.encrypt_padded_mut::<Pkcs7>(&mut buf, record.len())
+                    .unwrap()
+                    .len()
+            });
+        });
+        let mut ct = vec![0u8; padded];
+        ct[..record.len()].copy_from_slice(&record);
+        cbc::Encryptor::<aes::Aes128>::new(key[16..].into(), &[1u8; 16].into())
+            .encrypt_padded_mut::<Pkcs7>(&mut ct, record.len())
+            .unwrap();
+        g.bench_function("aes128cbc_decrypt", |b| {
+            let mut buf = ct.clone();
+            b.iter(|| {
+                buf.copy_from_slice(&ct);
+                let dec = cbc::Decryptor::<aes::Aes128>::new(key[16..].into(), &[1u8; 16].into());
+                dec.decrypt_padded_mut::<Pkcs7>(&mut buf).unwrap().len()
+            });
+        });
+        let signed = vec![0x80u8; 25 + padded];
+        g.bench_function("hmac_sha256", |b| {
+            b.iter(|| {
+                let mut mac = <HmacSha256 as Mac>::new_from_slice(&key[..16]).unwrap();
+                mac.update(black_box(&signed));
+                mac.finalize().into_bytes()
+            });
+        });
+        let cipher = XSalsa20Poly1305::new((&key).into());
+        g.bench_function("xsalsa20poly1305_encrypt", |b| {
+            let mut buf = record.clone();
+            b.iter(|| {
+                buf.copy_from_slice(&record);
+                cipher
+                    .encrypt_in_place_detached(Nonce::from_slice(&[3; 24]), b"", &mut buf)
+                    .unwrap()
+            });
+        });
+        let raw = vec![0x5au8; 57 + padded + 32];
+        g.bench_function("base64url_encode", |b| {
+            b.iter(|| URL_SAFE.encode(black_box(&raw)))
+        });
+        let text = URL_SAFE.encode(&raw);
+        g.bench_function("base64url_decode", |b| {
+            b.iter(|| URL_SAFE.decode(black_box(&text)).unwrap())
+        });
+        let std_text = STANDARD.encode(&raw);
+        g.bench_function("base64_decode", |b| {
+            b.iter(|| STANDARD.decode(black_box(&std_text)).unwrap())
+        });
+        g.bench_function("os_random_24B", |b| {
+            b.iter(|| {
+                let mut nonce = [0u8; 24];
+                getrandom::getrandom(&mut nonce).unwrap();
+                nonce
+            });
+        });
+        let value: Value = serde_json::from_slice(&record).unwrap();
+        g.bench_function("serde_json_to_vec_compact", |b| {
+            b.iter(|| serde_json::to_vec(black_box(&value)).unwrap())
+        });
+        g.bench_function("serde_json_from_slice", |b| {
+            b.iter(|| serde_json::from_slice::<Value>(black_box(&record)).unwrap());
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, codecs, primitives);
+criterion_main!(benches);
