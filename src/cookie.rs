@@ -4,8 +4,6 @@
 
 use std::fmt::Write as _;
 
-pub(crate) use crate::clock::unix_now;
-
 use crate::config::CookieConfig;
 use crate::error::{Error, ErrorKind};
 
