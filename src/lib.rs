@@ -39,6 +39,7 @@
 //! | `axum`    | [`axum::SessionLayer`] and `Session` as an axum extractor |
 //! | `fernet`  | [`FernetStore`]: Fernet-encrypted cookies |
 //! | `nacl`    | [`NaClStore`]: NaCl secretbox cookies |
+//! | `redis`   | [`RedisStore`]: sessions in Redis (`deadpool-redis`) |
 //!
 //! # Choosing a store
 //!
@@ -102,3 +103,5 @@ pub use stores::{CookieStore, MemoryStore, PlainStore, ServerStore, SessionStore
 pub use stores::{FernetKey, FernetStore};
 #[cfg(feature = "nacl")]
 pub use stores::{NaClKey, NaClStore};
+#[cfg(feature = "redis")]
+pub use stores::{RedisBackend, RedisStore};

@@ -8,7 +8,8 @@
 //!   `fernet`) or `NaCl` (feature `nacl`).
 //! - [`ServerStore`] keeps the session in a key-value backend
 //!   ([`KvBackend`]) and only a random id in the cookie: [`MemoryBackend`]
-//!   (no feature), Redis and Memcached.
+//!   (no feature), `RedisBackend` (feature `redis`) and
+//!   `MemcachedBackend` (feature `memcached`).
 //!
 //! Both implement [`SessionStore`], which is what
 //! [`SessionManager`](crate::SessionManager) drives. Record encoding, expiry
@@ -23,6 +24,8 @@ use crate::error::Error;
 
 mod cookie;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 mod server;
 
 #[cfg(feature = "fernet")]
@@ -36,6 +39,8 @@ pub use cookie::NaClStore;
 pub use cookie::PlainStore;
 pub use cookie::{CookieStore, OpenError, Plain, Sealer};
 pub use memory::{MemoryBackend, MemoryStore};
+#[cfg(feature = "redis")]
+pub use redis::{RedisBackend, RedisStore};
 pub use server::{is_valid_key, KeyFactory, KvBackend, ServerStore};
 
 /// What a store found for a cookie value.
