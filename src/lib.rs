@@ -40,6 +40,7 @@
 //! | `fernet`  | [`FernetStore`]: Fernet-encrypted cookies |
 //! | `nacl`    | [`NaClStore`]: NaCl secretbox cookies |
 //! | `redis`   | [`RedisStore`]: sessions in Redis (`deadpool-redis`) |
+//! | `memcached` | [`MemcachedStore`]: sessions in memcached (`memcache-async`) |
 //!
 //! # Choosing a store
 //!
@@ -101,6 +102,8 @@ pub use session::Session;
 pub use stores::{CookieStore, MemoryStore, PlainStore, ServerStore, SessionStore};
 #[cfg(feature = "fernet")]
 pub use stores::{FernetKey, FernetStore};
+#[cfg(feature = "memcached")]
+pub use stores::{MemcachedBackend, MemcachedStore};
 #[cfg(feature = "nacl")]
 pub use stores::{NaClKey, NaClStore};
 #[cfg(feature = "redis")]

@@ -23,6 +23,8 @@ use crate::config::CookieConfig;
 use crate::error::Error;
 
 mod cookie;
+#[cfg(feature = "memcached")]
+mod memcached;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
@@ -38,6 +40,8 @@ pub use cookie::FernetStore;
 pub use cookie::NaClStore;
 pub use cookie::PlainStore;
 pub use cookie::{CookieStore, OpenError, Plain, Sealer};
+#[cfg(feature = "memcached")]
+pub use memcached::{MemcachedBackend, MemcachedStore};
 pub use memory::{MemoryBackend, MemoryStore};
 #[cfg(feature = "redis")]
 pub use redis::{RedisBackend, RedisStore};
