@@ -37,6 +37,7 @@
 //! |-----------|------|
 //! | *(none)*  | the core, [`PlainStore`] (readable JSON, tests only) and [`MemoryStore`] |
 //! | `axum`    | [`axum::SessionLayer`] and `Session` as an axum extractor |
+//! | `actix`   | [`actix::SessionMiddleware`] and `Session` as an actix-web extractor |
 //! | `fernet`  | [`FernetStore`]: Fernet-encrypted cookies |
 //! | `nacl`    | [`NaClStore`]: NaCl secretbox cookies |
 //! | `redis`   | [`RedisStore`]: sessions in Redis (`deadpool-redis`) |
@@ -90,6 +91,8 @@ pub mod stores;
 
 mod adapters;
 
+#[cfg(feature = "actix")]
+pub use adapters::actix;
 #[cfg(feature = "axum")]
 pub use adapters::axum;
 

@@ -4,3 +4,6 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
+
+#[cfg(feature = "actix")]
+pub mod actix;
