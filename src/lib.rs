@@ -38,6 +38,7 @@
 //! | *(none)*  | the core, [`PlainStore`] (readable JSON, tests only) and [`MemoryStore`] |
 //! | `axum`    | [`axum::SessionLayer`] and `Session` as an axum extractor |
 //! | `actix`   | [`actix::SessionMiddleware`] and `Session` as an actix-web extractor |
+//! | `warp`    | the [`warp::session`] filter, [`warp::with_session`] and [`warp::recover`] |
 //! | `fernet`  | [`FernetStore`]: Fernet-encrypted cookies |
 //! | `nacl`    | [`NaClStore`]: NaCl secretbox cookies |
 //! | `redis`   | [`RedisStore`]: sessions in Redis (`deadpool-redis`) |
@@ -95,6 +96,8 @@ mod adapters;
 pub use adapters::actix;
 #[cfg(feature = "axum")]
 pub use adapters::axum;
+#[cfg(feature = "warp")]
+pub use adapters::warp;
 
 pub use config::{CookieConfig, SameSite};
 pub use cookie::{render_removal, render_set_cookie, MAX_COOKIE_SIZE};

@@ -7,3 +7,6 @@ pub mod axum;
 
 #[cfg(feature = "actix")]
 pub mod actix;
+
+#[cfg(feature = "warp")]
+pub mod warp;

@@ -1,0 +1,132 @@
+//! warp 0.4: the [`session`] filter, [`with_session`] to commit it into the
+//! reply, and [`recover`] for the opaque error answer.
+//!
+//! warp 0.4 (not 0.3) because it is built on `http` 1 and hyper 1, like
+//! the core and axum: the core's header types are warp's own, and no second
+//! `http`/hyper stack is compiled in. (warp 0.4 has no default features; a
+//! server needs warp's `server` feature, which this crate does not turn on.)
+//!
+//! warp filters pass values along only as extracted arguments, so the
+//! commit step travels with the session: [`session`] yields the loaded
+//! [`Session`] and a [`SessionCommit`], and [`with_session`] takes the reply
+//! and that commit. The store is read only by routes that include the
+//! [`session`] filter, when they reach it.
+//!
+//! ```no_run
+//! use http_session::warp::{recover, session, with_session, SessionCommit};
+//! use http_session::{MemoryStore, Session, SessionManager};
+//! use warp::Filter;
+//!
+//! fn count(session: &Session) -> String {
+//!     let n: u64 = session.get("n").ok().flatten().unwrap_or(0) + 1;
+//!     let _ = session.insert("n", n);
+//!     n.to_string()
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let sessions = SessionManager::new(MemoryStore::memory());
+//! let routes = warp::path("count")
+//!     .and(session(sessions))
+//!     .map(|session: Session, commit: SessionCommit| (count(&session), commit))
+//!     .untuple_one()
+//!     .and_then(with_session)
+//!     .recover(recover);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! warp::serve(routes).incoming(listener).run().await;
+//! # Ok(()) }
+//! ```
+
+use std::convert::Infallible;
+use std::fmt;
+
+use ::warp::http::{header, HeaderMap};
+use ::warp::reject::{Reject, Rejection};
+use ::warp::reply::{Reply, Response};
+use ::warp::Filter;
+
+use crate::error::Error;
+use crate::manager::{LazySession, SessionManager};
+use crate::session::Session;
+
+/// A filter that loads the request's session from its `Cookie` headers and
+/// yields it with the [`SessionCommit`] that [`with_session`] needs.
+///
+/// A failing store rejects the request; [`recover`] turns that rejection
+/// into the opaque 500/503 answer.
+pub fn session(
+    manager: SessionManager,
+) -> impl Filter<Extract = (Session, SessionCommit), Error = Rejection> + Clone {
+    ::warp::header::headers_cloned()
+        .and_then(move |headers: HeaderMap| {
+            let lazy = manager.start_from_headers(&headers);
+            async move {
+                match lazy.get().await {
+                    Ok(session) => Ok((session, SessionCommit { lazy })),
+                    Err(err) => Err(::warp::reject::custom(SessionRejection(err))),
+                }
+            }
+        })
+        .untuple_one()
+}
+
+/// The request's side of a session, for [`with_session`]: saves it if it
+/// changed and produces the `Set-Cookie` header.
+#[derive(Clone, Debug)]
+pub struct SessionCommit {
+    lazy: LazySession,
+}
+
+impl SessionCommit {
+    /// Saves the session if it changed and appends its `Set-Cookie` header
+    /// to `reply`; a failing save replaces the reply with the opaque
+    /// 500/503 answer.
+    pub async fn reply(self, reply: impl Reply) -> Response {
+        let mut response = reply.into_response();
+        match self.lazy.finish().await {
+            Ok(Some(cookie)) => {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+                response
+            }
+            Ok(None) => response,
+            Err(err) => opaque(&err),
+        }
+    }
+}
+
+/// Commits the session into the reply; for `Filter::and_then` after a
+/// handler that returns `(reply, commit)`. See [`SessionCommit::reply`].
+pub async fn with_session<R: Reply>(
+    reply: R,
+    commit: SessionCommit,
+) -> Result<Response, Infallible> {
+    Ok(commit.reply(reply).await)
+}
+
+/// Answers a rejection by [`session`] with the opaque 500 (or 503 when the
+/// store is unavailable) and logs its cause; other rejections pass on.
+///
+/// Use it with `Filter::recover` on the routes.
+pub async fn recover(rejection: Rejection) -> Result<Response, Rejection> {
+    match rejection.find::<SessionRejection>() {
+        Some(SessionRejection(err)) => Ok(opaque(err)),
+        None => Err(rejection),
+    }
+}
+
+fn opaque(err: &Error) -> Response {
+    let (status, body) = err.to_response_parts();
+    ::warp::reply::with_status(body, status).into_response()
+}
+
+/// A store failure while loading the session.
+struct SessionRejection(Error);
+
+/// Only the kind: warp prints an unrecovered rejection's `Debug` into the
+/// response body, and the cause must stay out of it.
+impl fmt::Debug for SessionRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionRejection({})", self.0)
+    }
+}
+
+impl Reject for SessionRejection {}
