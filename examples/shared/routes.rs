@@ -151,7 +151,7 @@ fn percent_decode(text: &str) -> String {
         match bytes[i] {
             b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
                 (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
+                    out.push(u8::try_from(h * 16 + l).unwrap_or(b'%'));
                     i += 3;
                 }
                 _ => {

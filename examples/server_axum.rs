@@ -1,0 +1,21 @@
+//! The example server on axum, bound to 127.0.0.1. Options: see
+//! `examples/shared/cli.rs` (`--store memory --port 0 --workers 1`, ...).
+
+#[path = "shared/mod.rs"]
+mod shared;
+
+use shared::{axum_app, cli};
+
+fn main() -> std::io::Result<()> {
+    let options = cli::from_env_or_exit();
+    cli::init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(options.workers)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
+        cli::announce(listener.local_addr()?);
+        axum::serve(listener, axum_app::router(options.sessions)).await
+    })
+}

@@ -1,0 +1,44 @@
+//! The example routes on actix-web.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::{web, App, HttpRequest, HttpResponse};
+use http_session::actix::SessionMiddleware;
+use http_session::{Session, SessionManager};
+
+use super::routes;
+
+/// The example app: `/bare` never touches the session; every other path
+/// goes through the shared routes.
+pub fn app(
+    sessions: SessionManager,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .route(
+            "/bare",
+            web::get().to(|| async { HttpResponse::Ok().json("ok") }),
+        )
+        .default_service(web::to(handle))
+        .wrap(SessionMiddleware::new(sessions))
+}
+
+async fn handle(session: Session, request: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let reply = routes::dispatch(
+        request.method().as_str(),
+        request.path(),
+        request.uri().query(),
+        &body,
+        &session,
+    );
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status).json(reply.body)
+}

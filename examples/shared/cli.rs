@@ -1,0 +1,199 @@
+//! The command line of the example servers, parsed by hand:
+//!
+//! ```text
+//! --store memory|simple|fernet|nacl|redis|memcached  (required)
+//! --port N              (default 0: any free port)
+//! --key-hex HEX64       (fernet, nacl: the 32 raw key bytes in hex)
+//! --redis-url URL       (redis; default redis://127.0.0.1:6379)
+//! --memcached HOST:PORT (memcached; default 127.0.0.1:11211)
+//! --max-age N  --cookie-name NAME  --samesite Lax|Strict|None
+//! --secure  --domain D  --workers N (default 1)
+//! ```
+
+use http_session::{MemoryStore, PlainStore, SameSite, SessionManager, SessionManagerBuilder};
+
+/// Usage text, printed with every command-line error.
+pub const USAGE: &str = "usage: --store memory|simple|fernet|nacl|redis|memcached [--port N] \
+[--key-hex HEX64] [--redis-url URL] [--memcached HOST:PORT] [--max-age N] [--cookie-name NAME] \
+[--samesite Lax|Strict|None] [--secure] [--domain D] [--workers N]";
+
+/// What a server needs to start.
+#[derive(Debug)]
+pub struct Options {
+    pub port: u16,
+    pub workers: usize,
+    pub sessions: SessionManager,
+}
+
+/// Parses the process arguments; on an error prints it with the usage and
+/// exits with status 2.
+pub fn from_env_or_exit() -> Options {
+    match parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            #[allow(clippy::print_stderr, reason = "a command-line tool reports errors")]
+            {
+                eprintln!("error: {message}\n{USAGE}");
+            }
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Parses arguments (without the program name) into server options.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+    let mut args = args.into_iter();
+    let mut store = None;
+    let mut port = 0u16;
+    let mut workers = 1usize;
+    let mut key_hex = None;
+    let mut redis_url = "redis://127.0.0.1:6379".to_owned();
+    let mut memcached_addr = "127.0.0.1:11211".to_owned();
+    let mut max_age = None;
+    let mut cookie_name = None;
+    let mut same_site = None;
+    let mut secure = false;
+    let mut domain = None;
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--store" => store = Some(value()?),
+            "--port" => port = number(&flag, &value()?)?,
+            "--workers" => workers = number(&flag, &value()?)?,
+            "--key-hex" => key_hex = Some(value()?),
+            "--redis-url" => redis_url = value()?,
+            "--memcached" => memcached_addr = value()?,
+            "--max-age" => max_age = Some(number(&flag, &value()?)?),
+            "--cookie-name" => cookie_name = Some(value()?),
+            "--samesite" => {
+                same_site = Some(match value()?.as_str() {
+                    "Lax" => SameSite::Lax,
+                    "Strict" => SameSite::Strict,
+                    "None" => SameSite::None,
+                    other => {
+                        return Err(format!(
+                            "--samesite must be Lax, Strict or None, not {other:?}"
+                        ))
+                    }
+                });
+            }
+            "--secure" => secure = true,
+            "--domain" => domain = Some(value()?),
+            "--help" | "-h" => return Err("help requested".to_owned()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    if workers == 0 {
+        return Err("--workers must be at least 1".to_owned());
+    }
+    let store = store.ok_or("--store is required")?;
+    let key = || key_bytes(key_hex.as_deref(), &store);
+    let mut builder = match store.as_str() {
+        "memory" => SessionManager::builder(MemoryStore::memory()),
+        "simple" => SessionManager::builder(PlainStore::plain()),
+        "fernet" => fernet(&key()?)?,
+        "nacl" => nacl(&key()?)?,
+        "redis" => redis(&redis_url)?,
+        "memcached" => memcached(&memcached_addr)?,
+        other => return Err(format!("unknown store {other:?}")),
+    };
+    builder = builder.max_age_opt(max_age).secure(secure);
+    if let Some(name) = cookie_name {
+        builder = builder.cookie_name(name);
+    }
+    if let Some(same_site) = same_site {
+        builder = builder.same_site(same_site);
+    }
+    if let Some(domain) = domain {
+        builder = builder.domain(domain);
+    }
+    let sessions = builder
+        .build()
+        .map_err(|e| format!("session options: {e}"))?;
+    Ok(Options {
+        port,
+        workers,
+        sessions,
+    })
+}
+
+fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, String> {
+    text.parse()
+        .map_err(|_| format!("{flag} needs a non-negative integer, not {text:?}"))
+}
+
+/// The 32 key bytes from 64 hex digits.
+fn key_bytes(hex: Option<&str>, store: &str) -> Result<[u8; 32], String> {
+    let hex = hex.ok_or_else(|| format!("--store {store} needs --key-hex (64 hex digits)"))?;
+    let digits: Vec<u8> = hex
+        .chars()
+        .map(|c| c.to_digit(16).and_then(|d| u8::try_from(d).ok()))
+        .collect::<Option<_>>()
+        .ok_or("--key-hex must be hexadecimal")?;
+    if digits.len() != 64 {
+        return Err(format!(
+            "--key-hex needs 64 hex digits, got {}",
+            digits.len()
+        ));
+    }
+    let mut key = [0u8; 32];
+    for (byte, pair) in key.iter_mut().zip(digits.chunks_exact(2)) {
+        *byte = pair[0] << 4 | pair[1];
+    }
+    Ok(key)
+}
+
+fn disabled(store: &str, feature: &str) -> String {
+    format!("--store {store} needs this server built with the `{feature}` feature")
+}
+
+#[cfg(feature = "fernet")]
+fn fernet(key: &[u8; 32]) -> Result<SessionManagerBuilder, String> {
+    let key = http_session::FernetKey::from_bytes(key).map_err(|e| format!("fernet key: {e}"))?;
+    Ok(SessionManager::builder(http_session::FernetStore::fernet(
+        &key,
+    )))
+}
+
+#[cfg(not(feature = "fernet"))]
+fn fernet(_key: &[u8; 32]) -> Result<SessionManagerBuilder, String> {
+    Err(disabled("fernet", "fernet"))
+}
+
+#[cfg(feature = "nacl")]
+fn nacl(key: &[u8; 32]) -> Result<SessionManagerBuilder, String> {
+    let key = http_session::NaClKey::from_bytes(key).map_err(|e| format!("nacl key: {e}"))?;
+    Ok(SessionManager::builder(http_session::NaClStore::nacl(&key)))
+}
+
+#[cfg(not(feature = "nacl"))]
+fn nacl(_key: &[u8; 32]) -> Result<SessionManagerBuilder, String> {
+    Err(disabled("nacl", "nacl"))
+}
+
+fn redis(_url: &str) -> Result<SessionManagerBuilder, String> {
+    Err(disabled("redis", "redis"))
+}
+
+fn memcached(_addr: &str) -> Result<SessionManagerBuilder, String> {
+    Err(disabled("memcached", "memcached"))
+}
+
+/// Logs `http_session` events (errors by default; `RUST_LOG` overrides)
+/// to stderr.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Prints the line the scripts wait for, once the socket is bound.
+pub fn announce(addr: std::net::SocketAddr) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on http://{addr}");
+    let _ = out.flush();
+}

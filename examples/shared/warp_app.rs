@@ -1,0 +1,58 @@
+//! The example routes on warp.
+
+use http_session::warp::{recover, session, with_session, SessionCommit};
+use http_session::{Session, SessionManager};
+use warp::filters::path::FullPath;
+use warp::http::{Method, StatusCode};
+use warp::hyper::body::Bytes;
+use warp::reply::{Reply, Response};
+use warp::{Filter, Rejection};
+
+use super::routes;
+
+/// The example app: `/bare` never touches the session; every other path
+/// goes through the shared routes.
+pub fn routes(
+    sessions: SessionManager,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let bare = warp::path!("bare")
+        .and(warp::get())
+        .map(|| warp::reply::json(&"ok").into_response());
+    let query = warp::query::raw()
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify();
+    let shared = warp::method()
+        .and(warp::path::full())
+        .and(query)
+        .and(warp::body::bytes())
+        .and(session(sessions))
+        .map(handle)
+        .untuple_one()
+        .and_then(with_session);
+    bare.or(shared).unify().recover(recover).unify()
+}
+
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "warp hands a handler its extracted values by value"
+)]
+fn handle(
+    method: Method,
+    path: FullPath,
+    query: Option<String>,
+    body: Bytes,
+    session: Session,
+    commit: SessionCommit,
+) -> (Response, SessionCommit) {
+    let reply = routes::dispatch(
+        method.as_str(),
+        path.as_str(),
+        query.as_deref(),
+        &body,
+        &session,
+    );
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let response = warp::reply::with_status(warp::reply::json(&reply.body), status);
+    (response.into_response(), commit)
+}
