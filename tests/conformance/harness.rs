@@ -297,3 +297,64 @@ impl Framework for Axum {
         }
     }
 }
+
+/// Serves the actix-web example app. actix-web runs on its own runtime (an
+/// actix `System`), so the server gets a dedicated thread with one worker;
+/// dropping the [`Server`] stops it through its handle.
+#[cfg(feature = "actix")]
+pub struct Actix;
+
+#[cfg(feature = "actix")]
+impl Framework for Actix {
+    const NAME: &'static str = "actix";
+
+    async fn serve(sessions: SessionManager) -> Server {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let (handle_tx, handle_rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = actix_web::HttpServer::new(move || {
+                    crate::shared::actix_app::app(sessions.clone())
+                })
+                .workers(1)
+                .disable_signals()
+                .shutdown_timeout(0)
+                .listen(listener)
+                .expect("listen on loopback")
+                .run();
+                let _ = handle_tx.send(server.handle());
+                let _ = server.await;
+            });
+        });
+        let handle = handle_rx.await.expect("actix server started");
+        Server {
+            addr,
+            // Sending the command is what stops the server; its completion
+            // future need not be awaited.
+            stop: Box::new(move || drop(handle.stop(false))),
+        }
+    }
+}
+
+/// Serves the warp example app on the test's tokio runtime.
+#[cfg(feature = "warp")]
+pub struct Warp;
+
+#[cfg(feature = "warp")]
+impl Framework for Warp {
+    const NAME: &'static str = "warp";
+
+    async fn serve(sessions: SessionManager) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let routes = crate::shared::warp_app::routes(sessions);
+        let task = tokio::spawn(warp::serve(routes).incoming(listener).run());
+        Server {
+            addr,
+            stop: Box::new(move || task.abort()),
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! The conformance suite: every case runs against every framework x store,
 //! over real HTTP on loopback. One named test per combination, so a
-//! failure names it: `axum_memory::invalidate`.
+//! failure names it: `axum_memory::invalidate`. The actix and warp rows
+//! need their features (all on in CI: `--all-features`).
 
 #![allow(
     unreachable_pub,
@@ -71,5 +72,53 @@ conformance!(
 conformance!(
     axum_memory,
     crate::harness::Axum,
+    crate::harness::StoreKind::Memory
+);
+#[cfg(feature = "actix")]
+conformance!(
+    actix_plain,
+    crate::harness::Actix,
+    crate::harness::StoreKind::Plain
+);
+#[cfg(feature = "actix")]
+conformance!(
+    actix_fernet,
+    crate::harness::Actix,
+    crate::harness::StoreKind::Fernet
+);
+#[cfg(feature = "actix")]
+conformance!(
+    actix_nacl,
+    crate::harness::Actix,
+    crate::harness::StoreKind::NaCl
+);
+#[cfg(feature = "actix")]
+conformance!(
+    actix_memory,
+    crate::harness::Actix,
+    crate::harness::StoreKind::Memory
+);
+#[cfg(feature = "warp")]
+conformance!(
+    warp_plain,
+    crate::harness::Warp,
+    crate::harness::StoreKind::Plain
+);
+#[cfg(feature = "warp")]
+conformance!(
+    warp_fernet,
+    crate::harness::Warp,
+    crate::harness::StoreKind::Fernet
+);
+#[cfg(feature = "warp")]
+conformance!(
+    warp_nacl,
+    crate::harness::Warp,
+    crate::harness::StoreKind::NaCl
+);
+#[cfg(feature = "warp")]
+conformance!(
+    warp_memory,
+    crate::harness::Warp,
     crate::harness::StoreKind::Memory
 );
