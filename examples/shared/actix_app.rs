@@ -2,7 +2,7 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpRequest, HttpResponse};
 use http_session::actix::SessionMiddleware;
 use http_session::{Session, SessionManager};
@@ -23,12 +23,25 @@ pub fn app(
     >,
 > {
     App::new()
-        .route(
-            "/bare",
-            web::get().to(|| async { HttpResponse::Ok().json("ok") }),
+        .service(
+            web::resource("/bare")
+                .route(web::get().to(bare))
+                .route(web::head().to(bare))
+                .default_service(web::to(method_not_allowed)),
         )
         .default_service(web::to(handle))
         .wrap(SessionMiddleware::new(sessions))
+}
+
+async fn bare() -> HttpResponse {
+    HttpResponse::Ok().json("ok")
+}
+
+/// As axum answers a known path with another method.
+async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "GET,HEAD"))
+        .finish()
 }
 
 async fn handle(session: Session, request: HttpRequest, body: web::Bytes) -> HttpResponse {

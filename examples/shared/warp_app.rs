@@ -3,7 +3,7 @@
 use http_session::warp::{recover, session, with_session, SessionCommit};
 use http_session::{Session, SessionManager};
 use warp::filters::path::FullPath;
-use warp::http::{Method, StatusCode};
+use warp::http::{header, Method, StatusCode};
 use warp::hyper::body::Bytes;
 use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
@@ -15,9 +15,15 @@ use super::routes;
 pub fn routes(
     sessions: SessionManager,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    let bare = warp::path!("bare")
-        .and(warp::get())
-        .map(|| warp::reply::json(&"ok").into_response());
+    // As axum: GET and HEAD answer, another method gets a 405.
+    let bare = warp::path!("bare").and(
+        warp::get()
+            .or(warp::head())
+            .unify()
+            .map(|| warp::reply::json(&"ok").into_response())
+            .or(warp::any().map(method_not_allowed))
+            .unify(),
+    );
     let query = warp::query::raw()
         .map(Some)
         .or(warp::any().map(|| None))
@@ -31,6 +37,11 @@ pub fn routes(
         .untuple_one()
         .and_then(with_session);
     bare.or(shared).unify().recover(recover).unify()
+}
+
+fn method_not_allowed() -> Response {
+    let reply = warp::reply::with_status(warp::reply(), StatusCode::METHOD_NOT_ALLOWED);
+    warp::reply::with_header(reply, header::ALLOW, "GET,HEAD").into_response()
 }
 
 #[allow(

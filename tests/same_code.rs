@@ -1,0 +1,348 @@
+//! The same session code in every framework:
+//!
+//! 1. one handler body, `count`, is registered unchanged as an axum and an
+//!    actix-web handler, and called from a warp route; one setup value
+//!    (`SessionManager`) serves all three;
+//! 2. the three example apps (all of them over `routes::dispatch`) answer
+//!    the same request sequence with the same statuses, JSON bodies and
+//!    Set-Cookie headers, for every store.
+
+#![allow(
+    unreachable_pub,
+    missing_docs,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    reason = "test code: a failed expectation is a failed test"
+)]
+
+#[path = "../examples/shared/mod.rs"]
+mod shared;
+
+#[allow(dead_code, reason = "shared with the conformance suite")]
+#[path = "conformance/harness.rs"]
+mod harness;
+
+use std::future::Future;
+
+use harness::{App, Framework, Server, StoreKind};
+use http_session::{Session, SessionManager};
+use serde_json::{json, Value};
+
+/// The one handler body: the same `async fn`, with the same argument and
+/// return types, is an axum handler and an actix-web handler.
+async fn count(session: Session) -> Result<String, http_session::Error> {
+    let n: u64 = session.get("n")?.unwrap_or(0) + 1;
+    session.insert("n", n)?;
+    Ok(n.to_string())
+}
+
+/// Serves `count` at `/count` on one framework.
+trait CountApp {
+    fn serve(sessions: SessionManager) -> impl Future<Output = Server>;
+}
+
+struct AxumCount;
+
+impl CountApp for AxumCount {
+    async fn serve(sessions: SessionManager) -> Server {
+        use axum::routing::get;
+        let app = axum::Router::new()
+            .route("/count", get(count))
+            .layer(http_session::axum::SessionLayer::new(sessions));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move { axum::serve(listener, app).await });
+        Server {
+            addr,
+            stop: Box::new(move || task.abort()),
+        }
+    }
+}
+
+struct ActixCount;
+
+impl CountApp for ActixCount {
+    async fn serve(sessions: SessionManager) -> Server {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = actix_web::HttpServer::new(move || {
+                    actix_web::App::new()
+                        .route("/count", actix_web::web::get().to(count))
+                        .wrap(http_session::actix::SessionMiddleware::new(
+                            sessions.clone(),
+                        ))
+                })
+                .workers(1)
+                .disable_signals()
+                .listen(listener)
+                .expect("listen")
+                .run();
+                let _ = tx.send(server.handle());
+                let _ = server.await;
+            });
+        });
+        let handle = rx.await.expect("started");
+        Server {
+            addr,
+            stop: Box::new(move || drop(handle.stop(false))),
+        }
+    }
+}
+
+struct WarpCount;
+
+impl CountApp for WarpCount {
+    async fn serve(sessions: SessionManager) -> Server {
+        use http_session::warp::{recover, session, SessionCommit};
+        use warp::Filter;
+        let routes = warp::path!("count")
+            .and(session(sessions))
+            .then(|session: Session, commit: SessionCommit| async move {
+                // The same body; warp replies are built from its result.
+                match count(session).await {
+                    Ok(text) => commit.reply(text).await,
+                    Err(_) => commit.reply(warp::http::StatusCode::BAD_REQUEST).await,
+                }
+            })
+            .recover(recover);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(warp::serve(routes).incoming(listener).run());
+        Server {
+            addr,
+            stop: Box::new(move || task.abort()),
+        }
+    }
+}
+
+async fn count_three_times<C: CountApp>(store: StoreKind) -> Vec<(u16, String, bool)> {
+    let sessions = store.builder(harness::KEY_A).build().expect("options");
+    let mut app = App {
+        server: C::serve(sessions).await,
+        cookie_name: "AIOHTTP_SESSION".to_owned(),
+        jar: None,
+        label: String::new(),
+    };
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        let reply = app.get("/count").await;
+        out.push((
+            reply.status,
+            reply.body.clone(),
+            reply.set_cookie().is_some(),
+        ));
+    }
+    out
+}
+
+#[tokio::test]
+async fn one_handler_body_in_three_frameworks() {
+    for store in [
+        StoreKind::Plain,
+        StoreKind::Fernet,
+        StoreKind::NaCl,
+        StoreKind::Memory,
+    ] {
+        let expected: Vec<(u16, String, bool)> =
+            (1..=3).map(|n| (200, n.to_string(), true)).collect();
+        assert_eq!(
+            count_three_times::<AxumCount>(store).await,
+            expected,
+            "axum {store:?}"
+        );
+        assert_eq!(
+            count_three_times::<ActixCount>(store).await,
+            expected,
+            "actix {store:?}"
+        );
+        assert_eq!(
+            count_three_times::<WarpCount>(store).await,
+            expected,
+            "warp {store:?}"
+        );
+    }
+}
+
+/// What the comparison sees of one reply: status, JSON body with the
+/// values that differ between runs (`created`, server-store identities)
+/// normalised, and the Set-Cookie line without its value and date.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    status: u16,
+    body: Value,
+    cookie: Option<String>,
+    created: Option<i64>,
+}
+
+fn normalise(body: &mut Value, created: &mut Option<i64>) {
+    if let Value::Object(map) = body {
+        if let Some(c) = map.get_mut("created") {
+            *created = c.as_i64();
+            *c = json!("<created>");
+        }
+        if let Some(id) = map.get_mut("identity") {
+            if id.is_string() && id != "custom-1" {
+                *id = json!("<id>");
+            }
+        }
+    }
+}
+
+fn cookie_shape(line: &str) -> String {
+    let (name, rest) = line.split_once('=').unwrap_or((line, ""));
+    let value = harness::split_value(rest);
+    let attributes: Vec<&str> = rest[value.len()..]
+        .split("; ")
+        .filter(|a| !a.is_empty() && !a.starts_with("expires="))
+        .collect();
+    let value = if value == "\"\"" {
+        "<empty>"
+    } else {
+        "<value>"
+    };
+    format!("{name}={value}; {}", attributes.join("; "))
+}
+
+/// The request sequence: every route, errors included.
+fn sequence() -> Vec<(&'static str, &'static str, Option<Value>)> {
+    vec![
+        ("GET", "/get", None),
+        ("GET", "/meta", None),
+        ("GET", "/bare", None),
+        (
+            "POST",
+            "/set",
+            Some(json!({"a": 1, "nested": {"x": [1, "two", null]}, "é": "ü"})),
+        ),
+        ("GET", "/get", None),
+        ("GET", "/incr", None),
+        ("GET", "/incr", None),
+        ("GET", "/meta", None),
+        ("POST", "/max_age?n=60", None),
+        ("POST", "/max_age?n=none", None),
+        ("POST", "/max_age?n=soon", None),
+        ("POST", "/touch", None),
+        ("POST", "/del?key=a", None),
+        ("POST", "/del?key=missing", None),
+        ("POST", "/del", None),
+        ("GET", "/bare", None),
+        ("POST", "/set", Some(json!([1, 2]))),
+        ("POST", "/identity?id=late", None),
+        ("GET", "/new", None),
+        ("GET", "/meta", None),
+        ("POST", "/clear", None),
+        ("GET", "/meta", None),
+        ("POST", "/identity?id=custom-1", None),
+        ("GET", "/get", None),
+        ("GET", "/no/such/route", None),
+        ("POST", "/get", None),
+        ("POST", "/bare", None),
+        ("HEAD", "/bare", None),
+        ("HEAD", "/get", None),
+    ]
+}
+
+async fn run_sequence<F: Framework>(store: StoreKind) -> Vec<Seen> {
+    let mut app = harness::Fixture::<F>::new(store)
+        .app_with(|b| b.max_age(3600))
+        .await;
+    let mut seen = Vec::new();
+    for (method, path, body) in sequence() {
+        let reply = app.send(method, path, body).await;
+        let mut created = None;
+        let mut body: Value =
+            serde_json::from_str(&reply.body).unwrap_or_else(|_| json!({ "not json": reply.body }));
+        normalise(&mut body, &mut created);
+        if let Some(Value::Object(session)) = body.get_mut("session") {
+            session.remove("created");
+        }
+        seen.push(Seen {
+            status: reply.status,
+            body,
+            cookie: reply.set_cookie().map(cookie_shape),
+            created,
+        });
+    }
+    seen
+}
+
+async fn same_answers(store: StoreKind) {
+    let axum = run_sequence::<harness::Axum>(store).await;
+    let actix = run_sequence::<harness::Actix>(store).await;
+    let warp = run_sequence::<harness::Warp>(store).await;
+    for (i, (method, path, _)) in sequence().iter().enumerate() {
+        for (name, other) in [("actix", &actix[i]), ("warp", &warp[i])] {
+            let base = &axum[i];
+            assert_eq!(
+                (base.status, &base.body, &base.cookie),
+                (other.status, &other.body, &other.cookie),
+                "{store:?} {method} {path}: axum vs {name}"
+            );
+            if let (Some(a), Some(b)) = (base.created, other.created) {
+                assert!(
+                    (a - b).abs() <= 2,
+                    "{store:?} {method} {path}: created {a} vs {b}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn example_apps_agree_plain() {
+    same_answers(StoreKind::Plain).await;
+}
+
+#[tokio::test]
+async fn example_apps_agree_fernet() {
+    same_answers(StoreKind::Fernet).await;
+}
+
+#[tokio::test]
+async fn example_apps_agree_nacl() {
+    same_answers(StoreKind::NaCl).await;
+}
+
+#[tokio::test]
+async fn example_apps_agree_memory() {
+    same_answers(StoreKind::Memory).await;
+}
+
+/// The command line the three servers share builds the same manager.
+#[test]
+fn cli_parses_the_common_options() {
+    let args = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    let key = "00".repeat(32);
+    let options = shared::cli::parse(args(&format!(
+        "--store fernet --port 0 --key-hex {key} --max-age 60 --cookie-name SID \
+         --samesite Strict --secure --domain example.test --workers 2"
+    )))
+    .expect("valid options");
+    assert_eq!(options.workers, 2);
+    let config = options.sessions.config();
+    assert_eq!(config.name(), "SID");
+    assert_eq!(config.max_age(), Some(60));
+    assert!(config.secure());
+    assert_eq!(config.domain(), Some("example.test"));
+    for bad in [
+        "--store nacl",
+        "--store nacl --key-hex 00",
+        "--store fernet --key-hex zz",
+        "--store mystery",
+        "--store memory --port x",
+        "--store memory --samesite lax",
+        "--store memory --workers 0",
+        "--store memory --bogus",
+        "--port 1",
+    ] {
+        assert!(shared::cli::parse(args(bad)).is_err(), "{bad}");
+    }
+}
