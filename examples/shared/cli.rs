@@ -91,8 +91,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
     let mut builder = match store.as_str() {
         "memory" => SessionManager::builder(MemoryStore::memory()),
         "simple" => SessionManager::builder(PlainStore::plain()),
-        "fernet" => fernet(&key()?)?,
-        "nacl" => nacl(&key()?)?,
+        "fernet" => fernet(&key)?,
+        "nacl" => nacl(&key)?,
         "redis" => redis(&redis_url)?,
         "memcached" => memcached(&memcached_addr)?,
         other => return Err(format!("unknown store {other:?}")),
@@ -147,34 +147,53 @@ fn disabled(store: &str, feature: &str) -> String {
     format!("--store {store} needs this server built with the `{feature}` feature")
 }
 
+/// The key bytes, parsed only when the store's feature is on.
+type KeyArg<'a> = &'a dyn Fn() -> Result<[u8; 32], String>;
+
 #[cfg(feature = "fernet")]
-fn fernet(key: &[u8; 32]) -> Result<SessionManagerBuilder, String> {
-    let key = http_session::FernetKey::from_bytes(key).map_err(|e| format!("fernet key: {e}"))?;
+fn fernet(key: KeyArg<'_>) -> Result<SessionManagerBuilder, String> {
+    let key =
+        http_session::FernetKey::from_bytes(&key()?).map_err(|e| format!("fernet key: {e}"))?;
     Ok(SessionManager::builder(http_session::FernetStore::fernet(
         &key,
     )))
 }
 
 #[cfg(not(feature = "fernet"))]
-fn fernet(_key: &[u8; 32]) -> Result<SessionManagerBuilder, String> {
+fn fernet(_key: KeyArg<'_>) -> Result<SessionManagerBuilder, String> {
     Err(disabled("fernet", "fernet"))
 }
 
 #[cfg(feature = "nacl")]
-fn nacl(key: &[u8; 32]) -> Result<SessionManagerBuilder, String> {
-    let key = http_session::NaClKey::from_bytes(key).map_err(|e| format!("nacl key: {e}"))?;
+fn nacl(key: KeyArg<'_>) -> Result<SessionManagerBuilder, String> {
+    let key = http_session::NaClKey::from_bytes(&key()?).map_err(|e| format!("nacl key: {e}"))?;
     Ok(SessionManager::builder(http_session::NaClStore::nacl(&key)))
 }
 
 #[cfg(not(feature = "nacl"))]
-fn nacl(_key: &[u8; 32]) -> Result<SessionManagerBuilder, String> {
+fn nacl(_key: KeyArg<'_>) -> Result<SessionManagerBuilder, String> {
     Err(disabled("nacl", "nacl"))
 }
 
+#[cfg(feature = "redis")]
+fn redis(url: &str) -> Result<SessionManagerBuilder, String> {
+    let store = http_session::RedisStore::redis(url).map_err(|e| format!("--redis-url: {e}"))?;
+    Ok(SessionManager::builder(store))
+}
+
+#[cfg(not(feature = "redis"))]
 fn redis(_url: &str) -> Result<SessionManagerBuilder, String> {
     Err(disabled("redis", "redis"))
 }
 
+#[cfg(feature = "memcached")]
+fn memcached(addr: &str) -> Result<SessionManagerBuilder, String> {
+    Ok(SessionManager::builder(
+        http_session::MemcachedStore::memcached(addr),
+    ))
+}
+
+#[cfg(not(feature = "memcached"))]
 fn memcached(_addr: &str) -> Result<SessionManagerBuilder, String> {
     Err(disabled("memcached", "memcached"))
 }
@@ -187,6 +206,7 @@ pub fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
