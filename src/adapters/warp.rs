@@ -13,28 +13,32 @@
 //! [`session`] filter, when they reach it.
 //!
 //! ```no_run
-//! use http_session::warp::{recover, session, with_session, SessionCommit};
+//! use http_session::warp::{recover, session, SessionCommit};
 //! use http_session::{MemoryStore, Session, SessionManager};
 //! use warp::Filter;
 //!
-//! fn count(session: &Session) -> String {
-//!     let n: u64 = session.get("n").ok().flatten().unwrap_or(0) + 1;
-//!     let _ = session.insert("n", n);
-//!     n.to_string()
+//! // The same handler body as under axum and actix-web.
+//! async fn count(session: Session) -> Result<String, http_session::Error> {
+//!     let n: u64 = session.get("n")?.unwrap_or(0) + 1;
+//!     session.insert("n", n)?;
+//!     Ok(n.to_string())
 //! }
 //!
 //! # async fn run() -> std::io::Result<()> {
 //! let sessions = SessionManager::new(MemoryStore::memory());
 //! let routes = warp::path("count")
 //!     .and(session(sessions))
-//!     .map(|session: Session, commit: SessionCommit| (count(&session), commit))
-//!     .untuple_one()
-//!     .and_then(with_session)
+//!     .then(|session: Session, commit: SessionCommit| async move {
+//!         commit.reply(count(session).await).await
+//!     })
 //!     .recover(recover);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! warp::serve(routes).incoming(listener).run().await;
 //! # Ok(()) }
 //! ```
+//!
+//! A handler that returns `(reply, commit)` can instead be followed by
+//! `.untuple_one().and_then(with_session)`.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -110,6 +114,14 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Rejection> {
     match rejection.find::<SessionRejection>() {
         Some(SessionRejection(err)) => Ok(opaque(err)),
         None => Err(rejection),
+    }
+}
+
+/// A session error as a reply: the opaque 500/503, cause logged; so a
+/// handler may return `Result<impl Reply, Error>`.
+impl Reply for Error {
+    fn into_response(self) -> Response {
+        opaque(&self)
     }
 }
 
