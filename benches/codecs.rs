@@ -77,15 +77,15 @@ fn codecs(c: &mut Criterion) {
             });
         });
         g.bench_function("record_decode", |b| {
-            b.iter(|| JsonCodec.decode(black_box(&record)).unwrap())
+            b.iter(|| JsonCodec.decode(black_box(&record)).unwrap());
         });
 
         let token = fernet.seal(&record, NOW).unwrap();
         g.bench_function("fernet_seal", |b| {
-            b.iter(|| fernet.seal(black_box(&record), NOW).unwrap())
+            b.iter(|| fernet.seal(black_box(&record), NOW).unwrap());
         });
         g.bench_function("fernet_open", |b| {
-            b.iter(|| fernet.open(black_box(&token), Some(3600), NOW).unwrap())
+            b.iter(|| fernet.open(black_box(&token), Some(3600), NOW).unwrap());
         });
         g.bench_function("fernet_seal_open", |b| {
             b.iter(|| {
@@ -96,10 +96,10 @@ fn codecs(c: &mut Criterion) {
 
         let boxed = nacl.seal(&record, NOW).unwrap();
         g.bench_function("nacl_seal", |b| {
-            b.iter(|| nacl.seal(black_box(&record), NOW).unwrap())
+            b.iter(|| nacl.seal(black_box(&record), NOW).unwrap());
         });
         g.bench_function("nacl_open", |b| {
-            b.iter(|| nacl.open(black_box(&boxed), None, NOW).unwrap())
+            b.iter(|| nacl.open(black_box(&boxed), None, NOW).unwrap());
         });
         g.bench_function("nacl_seal_open", |b| {
             b.iter(|| {
@@ -181,15 +181,15 @@ fn primitives(c: &mut Criterion) {
         });
         let raw = vec![0x5au8; 57 + padded + 32];
         g.bench_function("base64url_encode", |b| {
-            b.iter(|| URL_SAFE.encode(black_box(&raw)))
+            b.iter(|| URL_SAFE.encode(black_box(&raw)));
         });
         let text = URL_SAFE.encode(&raw);
         g.bench_function("base64url_decode", |b| {
-            b.iter(|| URL_SAFE.decode(black_box(&text)).unwrap())
+            b.iter(|| URL_SAFE.decode(black_box(&text)).unwrap());
         });
         let std_text = STANDARD.encode(&raw);
         g.bench_function("base64_decode", |b| {
-            b.iter(|| STANDARD.decode(black_box(&std_text)).unwrap())
+            b.iter(|| STANDARD.decode(black_box(&std_text)).unwrap());
         });
         g.bench_function("os_random_24B", |b| {
             b.iter(|| {
@@ -200,7 +200,7 @@ fn primitives(c: &mut Criterion) {
         });
         let value: Value = serde_json::from_slice(&record).unwrap();
         g.bench_function("serde_json_to_vec_compact", |b| {
-            b.iter(|| serde_json::to_vec(black_box(&value)).unwrap())
+            b.iter(|| serde_json::to_vec(black_box(&value)).unwrap());
         });
         g.bench_function("serde_json_from_slice", |b| {
             b.iter(|| serde_json::from_slice::<Value>(black_box(&record)).unwrap());

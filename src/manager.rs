@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Map, Number, Value};
 
-use crate::config::{CookieConfig, SameSite};
 use crate::clock::Clock;
+use crate::config::{CookieConfig, SameSite};
 use crate::cookie::{find_cookie, render_removal, render_set_cookie};
 use crate::error::{Error, ErrorKind};
 use crate::record::{Codec, JsonCodec, Record};
@@ -116,7 +116,11 @@ impl SessionManager {
             tracing::debug!(target: "http_session", "session record does not decode; starting a fresh session");
             return Ok(Session::from_state(self.fresh()));
         };
-        Ok(Session::from_state(self.restore(document, loaded.identity, ctx.now)))
+        Ok(Session::from_state(self.restore(
+            document,
+            loaded.identity,
+            ctx.now,
+        )))
     }
 
     /// Rebuilds the session state from a decoded record, with

@@ -47,6 +47,17 @@ pub use memory::{MemoryBackend, MemoryStore};
 pub use redis::{RedisBackend, RedisStore};
 pub use server::{is_valid_key, KeyFactory, KvBackend, ServerStore};
 
+/// What a store is told with every call.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Context<'a> {
+    /// The cookie options (the name is the server-store key prefix; the
+    /// storage `max_age` is the Fernet TTL).
+    pub config: &'a CookieConfig,
+    /// The manager's "now", in Unix seconds.
+    pub now: u64,
+}
+
 /// What a store found for a cookie value.
 #[derive(Debug)]
 pub struct Loaded {
@@ -93,14 +104,14 @@ pub trait SessionStore: Send + Sync + 'static {
     /// session. Errors are for a store that failed, not for bad input.
     fn load(
         &self,
-        config: &CookieConfig,
+        ctx: &Context<'_>,
         cookie_value: &str,
     ) -> impl Future<Output = Result<Option<Loaded>, Error>> + Send;
 
     /// Saves a changed session and says what the cookie becomes.
     fn save(
         &self,
-        config: &CookieConfig,
+        ctx: &Context<'_>,
         request: SaveRequest<'_>,
     ) -> impl Future<Output = Result<Saved, Error>> + Send;
 }
@@ -111,13 +122,13 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(crate) trait DynStore: Send + Sync + 'static {
     fn load<'a>(
         &'a self,
-        config: &'a CookieConfig,
+        ctx: &'a Context<'a>,
         cookie_value: &'a str,
     ) -> BoxFuture<'a, Result<Option<Loaded>, Error>>;
 
     fn save<'a>(
         &'a self,
-        config: &'a CookieConfig,
+        ctx: &'a Context<'a>,
         request: SaveRequest<'a>,
     ) -> BoxFuture<'a, Result<Saved, Error>>;
 }
@@ -125,17 +136,17 @@ pub(crate) trait DynStore: Send + Sync + 'static {
 impl<S: SessionStore> DynStore for S {
     fn load<'a>(
         &'a self,
-        config: &'a CookieConfig,
+        ctx: &'a Context<'a>,
         cookie_value: &'a str,
     ) -> BoxFuture<'a, Result<Option<Loaded>, Error>> {
-        Box::pin(SessionStore::load(self, config, cookie_value))
+        Box::pin(SessionStore::load(self, ctx, cookie_value))
     }
 
     fn save<'a>(
         &'a self,
-        config: &'a CookieConfig,
+        ctx: &'a Context<'a>,
         request: SaveRequest<'a>,
     ) -> BoxFuture<'a, Result<Saved, Error>> {
-        Box::pin(SessionStore::save(self, config, request))
+        Box::pin(SessionStore::save(self, ctx, request))
     }
 }

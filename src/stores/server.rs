@@ -115,11 +115,7 @@ fn store_key(config: &CookieConfig, id: &str) -> String {
 }
 
 impl<B: KvBackend> SessionStore for ServerStore<B> {
-    async fn load(
-        &self,
-        ctx: &Context<'_>,
-        cookie_value: &str,
-    ) -> Result<Option<Loaded>, Error> {
+    async fn load(&self, ctx: &Context<'_>, cookie_value: &str) -> Result<Option<Loaded>, Error> {
         let key = store_key(ctx.config, cookie_value);
         if !is_valid_key(&key) {
             tracing::debug!(

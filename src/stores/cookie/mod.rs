@@ -90,11 +90,7 @@ impl<S: fmt::Debug> fmt::Debug for CookieStore<S> {
 }
 
 impl<S: Sealer> SessionStore for CookieStore<S> {
-    async fn load(
-        &self,
-        ctx: &Context<'_>,
-        cookie_value: &str,
-    ) -> Result<Option<Loaded>, Error> {
+    async fn load(&self, ctx: &Context<'_>, cookie_value: &str) -> Result<Option<Loaded>, Error> {
         match self.sealer.open(cookie_value, ctx.config.max_age, ctx.now) {
             Ok(record) => Ok(Some(Loaded {
                 identity: None,
