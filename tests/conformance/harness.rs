@@ -46,6 +46,18 @@ pub enum StoreKind {
     Fernet,
     NaCl,
     Memory,
+    Redis,
+    Memcached,
+}
+
+/// A server address the test script exported; a clear failure when unset.
+pub fn service_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run the tests through scripts/test.sh, which starts \
+             redis-server and memcached on loopback and exports their addresses"
+        )
+    })
 }
 
 impl StoreKind {
@@ -54,8 +66,15 @@ impl StoreKind {
         matches!(self, StoreKind::Plain | StoreKind::Fernet | StoreKind::NaCl)
     }
 
-    /// A builder for this store, sealing with `key`. Each call makes a new,
-    /// independent store (for the memory store: an empty one).
+    /// Whether two servers built from this kind see the same sessions (a
+    /// Redis or memcached server shared by several app processes).
+    pub fn is_shared(self) -> bool {
+        matches!(self, StoreKind::Redis | StoreKind::Memcached)
+    }
+
+    /// A builder for this store, sealing with `key`. Each call makes a new
+    /// store value: for the memory store an empty one, for Redis and
+    /// memcached a new client of the same server.
     pub fn builder(self, key: [u8; 32]) -> SessionManagerBuilder {
         match self {
             StoreKind::Plain => SessionManager::builder(PlainStore::plain()),
@@ -66,6 +85,13 @@ impl StoreKind {
                 &http_session::NaClKey::from_bytes(&key).expect("32-byte key"),
             )),
             StoreKind::Memory => SessionManager::builder(MemoryStore::memory()),
+            StoreKind::Redis => SessionManager::builder(
+                http_session::RedisStore::redis(&service_env("HTTP_SESSION_REDIS_URL"))
+                    .expect("valid redis URL"),
+            ),
+            StoreKind::Memcached => SessionManager::builder(
+                http_session::MemcachedStore::memcached(service_env("HTTP_SESSION_MEMCACHED")),
+            ),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The conformance suite: every case runs against every framework x store,
 //! over real HTTP on loopback. One named test per combination, so a
-//! failure names it: `axum_memory::invalidate`. The actix and warp rows
-//! need their features (all on in CI: `--all-features`).
+//! failure names it: `actix::redis::invalidate`. Redis and memcached are
+//! the real servers started by `scripts/test.sh`; without them those tests
+//! fail with a message saying so.
 
 #![allow(
     unreachable_pub,
@@ -21,12 +22,12 @@ mod harness;
 /// Stamps one `#[tokio::test]` per case for one framework x store; the case
 /// bodies are plain async fns in `cases.rs`.
 macro_rules! conformance {
-    ($module:ident, $framework:ty, $store:expr) => {
+    ($module:ident, $framework:ty, $store:ident) => {
         mod $module {
             use crate::cases;
-            use crate::harness::Fixture;
+            use crate::harness::{Fixture, StoreKind};
 
-            conformance!(@cases $framework, $store;
+            conformance!(@cases $framework, StoreKind::$store;
                 fresh_request_sends_no_cookie,
                 set_then_get,
                 mutation_across_requests,
@@ -54,71 +55,25 @@ macro_rules! conformance {
     };
 }
 
-conformance!(
-    axum_plain,
-    crate::harness::Axum,
-    crate::harness::StoreKind::Plain
-);
-conformance!(
-    axum_fernet,
-    crate::harness::Axum,
-    crate::harness::StoreKind::Fernet
-);
-conformance!(
-    axum_nacl,
-    crate::harness::Axum,
-    crate::harness::StoreKind::NaCl
-);
-conformance!(
-    axum_memory,
-    crate::harness::Axum,
-    crate::harness::StoreKind::Memory
-);
-#[cfg(feature = "actix")]
-conformance!(
-    actix_plain,
-    crate::harness::Actix,
-    crate::harness::StoreKind::Plain
-);
-#[cfg(feature = "actix")]
-conformance!(
-    actix_fernet,
-    crate::harness::Actix,
-    crate::harness::StoreKind::Fernet
-);
-#[cfg(feature = "actix")]
-conformance!(
-    actix_nacl,
-    crate::harness::Actix,
-    crate::harness::StoreKind::NaCl
-);
-#[cfg(feature = "actix")]
-conformance!(
-    actix_memory,
-    crate::harness::Actix,
-    crate::harness::StoreKind::Memory
-);
-#[cfg(feature = "warp")]
-conformance!(
-    warp_plain,
-    crate::harness::Warp,
-    crate::harness::StoreKind::Plain
-);
-#[cfg(feature = "warp")]
-conformance!(
-    warp_fernet,
-    crate::harness::Warp,
-    crate::harness::StoreKind::Fernet
-);
-#[cfg(feature = "warp")]
-conformance!(
-    warp_nacl,
-    crate::harness::Warp,
-    crate::harness::StoreKind::NaCl
-);
-#[cfg(feature = "warp")]
-conformance!(
-    warp_memory,
-    crate::harness::Warp,
-    crate::harness::StoreKind::Memory
-);
+/// One module per framework, one per store inside it: the test
+/// `warp::redis::invalidate` runs the `invalidate` case on warp with Redis.
+macro_rules! matrix {
+    ($($framework:ident => $driver:ty),* $(,)?) => {
+        $(
+            mod $framework {
+                conformance!(plain, $driver, Plain);
+                conformance!(fernet, $driver, Fernet);
+                conformance!(nacl, $driver, NaCl);
+                conformance!(memory, $driver, Memory);
+                conformance!(redis, $driver, Redis);
+                conformance!(memcached, $driver, Memcached);
+            }
+        )*
+    };
+}
+
+matrix! {
+    axum => crate::harness::Axum,
+    actix => crate::harness::Actix,
+    warp => crate::harness::Warp,
+}
