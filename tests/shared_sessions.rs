@@ -10,7 +10,6 @@
     reason = "test code: a failed expectation is a failed test"
 )]
 
-#[allow(dead_code, reason = "shared with the conformance suite")]
 #[path = "../examples/shared/mod.rs"]
 mod shared;
 
