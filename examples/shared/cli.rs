@@ -4,6 +4,7 @@
 //! --store memory|simple|fernet|nacl|redis|memcached  (required)
 //! --port N              (default 0: any free port)
 //! --key-hex HEX64       (fernet, nacl: the 32 raw key bytes in hex)
+//! --fernet-key TEXT     (fernet: the key's padded URL-safe base64 form instead)
 //! --redis-url URL       (redis; default redis://127.0.0.1:6379)
 //! --memcached HOST:PORT (memcached; default 127.0.0.1:11211)
 //! --max-age N  --cookie-name NAME  --samesite Lax|Strict|None
@@ -14,7 +15,7 @@ use http_session::{MemoryStore, PlainStore, SameSite, SessionManager, SessionMan
 
 /// Usage text, printed with every command-line error.
 pub const USAGE: &str = "usage: --store memory|simple|fernet|nacl|redis|memcached [--port N] \
-[--key-hex HEX64] [--redis-url URL] [--memcached HOST:PORT] [--max-age N] [--cookie-name NAME] \
+[--key-hex HEX64 | --fernet-key B64] [--redis-url URL] [--memcached HOST:PORT] [--max-age N] [--cookie-name NAME] \
 [--samesite Lax|Strict|None] [--secure] [--domain D] [--workers N]";
 
 /// What a server needs to start.
@@ -47,6 +48,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
     let mut port = 0u16;
     let mut workers = 1usize;
     let mut key_hex = None;
+    let mut fernet_key = None;
     let mut redis_url = "redis://127.0.0.1:6379".to_owned();
     let mut memcached_addr = "127.0.0.1:11211".to_owned();
     let mut max_age = None;
@@ -61,6 +63,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             "--port" => port = number(&flag, &value()?)?,
             "--workers" => workers = number(&flag, &value()?)?,
             "--key-hex" => key_hex = Some(value()?),
+            "--fernet-key" => fernet_key = Some(value()?),
             "--redis-url" => redis_url = value()?,
             "--memcached" => memcached_addr = value()?,
             "--max-age" => max_age = Some(number(&flag, &value()?)?),
@@ -91,7 +94,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
     let mut builder = match store.as_str() {
         "memory" => SessionManager::builder(MemoryStore::memory()),
         "simple" => SessionManager::builder(PlainStore::plain()),
-        "fernet" => fernet(&key)?,
+        "fernet" => match &fernet_key {
+            Some(text) => fernet_text(text)?,
+            None => fernet(&key)?,
+        },
         "nacl" => nacl(&key)?,
         "redis" => redis(&redis_url)?,
         "memcached" => memcached(&memcached_addr)?,
@@ -161,6 +167,22 @@ fn fernet(key: KeyArg<'_>) -> Result<SessionManagerBuilder, String> {
 
 #[cfg(not(feature = "fernet"))]
 fn fernet(_key: KeyArg<'_>) -> Result<SessionManagerBuilder, String> {
+    Err(disabled("fernet", "fernet"))
+}
+
+/// A Fernet key in its text form (padded URL-safe base64, as printed by
+/// Python's `Fernet.generate_key()`).
+#[cfg(feature = "fernet")]
+fn fernet_text(text: &str) -> Result<SessionManagerBuilder, String> {
+    let key =
+        http_session::FernetKey::from_base64(text).map_err(|e| format!("--fernet-key: {e}"))?;
+    Ok(SessionManager::builder(http_session::FernetStore::fernet(
+        &key,
+    )))
+}
+
+#[cfg(not(feature = "fernet"))]
+fn fernet_text(_text: &str) -> Result<SessionManagerBuilder, String> {
     Err(disabled("fernet", "fernet"))
 }
 
