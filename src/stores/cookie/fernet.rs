@@ -15,6 +15,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use super::key::KeyBytes;
 use super::{OpenError, Sealer};
 use crate::error::{Error, ErrorKind};
 
@@ -27,15 +28,12 @@ const MAX_CLOCK_SKEW: u64 = 60;
 
 /// A Fernet key: 32 bytes, zeroized on drop, never printed.
 #[derive(Clone)]
-pub struct FernetKey(Zeroizing<[u8; 32]>);
+pub struct FernetKey(KeyBytes);
 
 impl FernetKey {
     /// The key from its 32 raw bytes (aiohttp-session's `bytes` key).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        let array: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| Error::new(ErrorKind::InvalidKey).detail("a Fernet key is 32 bytes"))?;
-        Ok(Self(Zeroizing::new(array)))
+        KeyBytes::from_slice(bytes, "a Fernet key is 32 bytes").map(Self)
     }
 
     /// The key from its text form: the URL-safe base64 of the 32 bytes, with
@@ -50,14 +48,12 @@ impl FernetKey {
 
     /// A new random key from the operating system.
     pub fn generate() -> Result<Self, Error> {
-        let mut key = Zeroizing::new([0u8; 32]);
-        crate::random::fill(key.as_mut())?;
-        Ok(Self(key))
+        KeyBytes::generate().map(Self)
     }
 
     /// The key's text form (padded URL-safe base64). Handle with care.
     pub fn to_base64(&self) -> Zeroizing<String> {
-        Zeroizing::new(URL_SAFE.encode(self.0.as_ref()))
+        Zeroizing::new(URL_SAFE.encode(self.0.bytes()))
     }
 }
 
@@ -77,7 +73,7 @@ struct KeyState {
 
 impl KeyState {
     fn new(key: &FernetKey) -> Self {
-        let (signing, encryption) = key.0.split_at(16);
+        let (signing, encryption) = key.0.bytes().split_at(16);
         Self {
             // HMAC accepts keys of any length; 16 bytes cannot fail.
             mac: <Hmac<Sha256> as Mac>::new_from_slice(signing).unwrap_or_else(|_| unreachable!()),

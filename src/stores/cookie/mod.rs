@@ -7,6 +7,8 @@ use crate::stores::{Context, Loaded, SaveRequest, Saved, SessionStore};
 
 #[cfg(feature = "fernet")]
 pub(crate) mod fernet;
+#[cfg(any(feature = "fernet", feature = "nacl"))]
+mod key;
 #[cfg(feature = "nacl")]
 pub(crate) mod nacl;
 

@@ -9,8 +9,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use crypto_secretbox::aead::{AeadInPlace, KeyInit};
 use crypto_secretbox::{Nonce, Tag, XSalsa20Poly1305};
-use zeroize::Zeroizing;
 
+use super::key::KeyBytes;
 use super::{OpenError, Sealer};
 use crate::error::{Error, ErrorKind};
 
@@ -19,22 +19,17 @@ const TAG: usize = 16;
 
 /// A secretbox key: 32 bytes, zeroized on drop, never printed.
 #[derive(Clone)]
-pub struct NaClKey(Zeroizing<[u8; 32]>);
+pub struct NaClKey(KeyBytes);
 
 impl NaClKey {
     /// The key from its 32 raw bytes (used directly, as PyNaCl does).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        let array: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| Error::new(ErrorKind::InvalidKey).detail("a NaCl key is 32 bytes"))?;
-        Ok(Self(Zeroizing::new(array)))
+        KeyBytes::from_slice(bytes, "a NaCl key is 32 bytes").map(Self)
     }
 
     /// A new random key from the operating system.
     pub fn generate() -> Result<Self, Error> {
-        let mut key = Zeroizing::new([0u8; 32]);
-        crate::random::fill(key.as_mut())?;
-        Ok(Self(key))
+        KeyBytes::generate().map(Self)
     }
 }
 
@@ -55,7 +50,7 @@ impl NaCl {
     /// A sealer with `key`.
     pub fn new(key: &NaClKey) -> Self {
         Self {
-            cipher: XSalsa20Poly1305::new(key.0.as_ref().into()),
+            cipher: XSalsa20Poly1305::new(key.0.bytes().into()),
         }
     }
 
