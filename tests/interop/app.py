@@ -19,6 +19,15 @@ Routes (all answer JSON):
   POST /del?key=K      del session[K] if present; the dict
   GET  /bare           "ok", without touching the session
   GET  /incr           n = session.get("n", 0) + 1; {"n": n}
+  POST /identity?id=X  session.set_new_identity(X); session["named"] = True; meta
+                       (409 unless the session is new)
+  POST /clear_set      session.invalidate(), then merge the JSON object body
+                       into the same session; meta (used to show that
+                       invalidate() keeps the identity)
+
+With ``--stop-on-stdin-eof`` the server also stops when its stdin reaches
+end of file: a test harness that keeps the write end of a pipe open never
+leaves a server behind, even when the harness itself is killed.
 
 Nothing here catches the library's own errors: a cookie that makes
 aiohttp-session raise gives the HTTP 500 the real library gives.
@@ -30,6 +39,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 
 from aiohttp import web
 import aiohttp_session
@@ -64,6 +74,11 @@ def parse_args(argv=None):
     p.add_argument("--path", default="/")
     p.add_argument("--no-httponly", dest="httponly", action="store_false")
     p.add_argument("--access-log", action="store_true", help="log requests to stderr")
+    p.add_argument(
+        "--stop-on-stdin-eof",
+        action="store_true",
+        help="also stop when stdin is closed (the parent process exited)",
+    )
     args = p.parse_args(argv)
 
     if args.storage in ("fernet", "nacl"):
@@ -221,6 +236,32 @@ async def del_(request):
     return web.json_response(dict(session))
 
 
+@routes.post("/identity")
+async def identity(request):
+    new_id = request.query.get("id")
+    if new_id is None:
+        raise web.HTTPBadRequest(text="id is required")
+    session = await get_session(request)
+    try:
+        session.set_new_identity(new_id)
+    except RuntimeError:
+        return web.json_response({"error": "session is not new"}, status=409)
+    session["named"] = True
+    return web.json_response(meta(session))
+
+
+@routes.post("/clear_set")
+async def clear_set(request):
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object")
+    session = await get_session(request)
+    session.invalidate()
+    for k, v in body.items():
+        session[k] = v
+    return web.json_response(meta(session))
+
+
 @routes.get("/bare")
 async def bare(request):
     return web.json_response("ok")
@@ -232,6 +273,15 @@ async def incr(request):
     n = session.get("n", 0) + 1
     session["n"] = n
     return web.json_response({"n": n})
+
+
+def _wait_for_eof(loop, stop):
+    """Sets ``stop`` once stdin is at end of file (the parent went away)."""
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    finally:
+        loop.call_soon_threadsafe(stop.set)
 
 
 async def serve(args):
@@ -252,6 +302,10 @@ async def serve(args):
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if args.stop_on_stdin_eof:
+        threading.Thread(
+            target=_wait_for_eof, args=(loop, stop), daemon=True
+        ).start()
     try:
         await stop.wait()
     finally:
