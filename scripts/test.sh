@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the crate on this machine, installing what is missing:
-# redis-server and memcached (Debian packages) are started on free loopback
-# ports for the duration of the run and stopped afterwards.
+# the Python venv with the real aiohttp-session for the interop tests
+# (scripts/pyenv.sh, exported as HTTP_SESSION_PYTHON), and redis-server and
+# memcached (Debian packages), started on free loopback ports for the
+# duration of the run and stopped afterwards.
 #
 #   scripts/test.sh              # all tests, all features, doctests included
 #   scripts/test.sh -- NAME      # extra arguments go to `cargo test`
@@ -17,6 +19,20 @@ if [[ ${1:-} == "--" ]]; then
 fi
 
 command -v cargo >/dev/null || { echo "test.sh: cargo not found (install Rust first)" >&2; exit 1; }
+
+# The interop tests run the real aiohttp-session (tests/interop/app.py) from
+# a venv with pinned versions; creating it needs python3 and PyPI the first
+# time. A failure here fails the run: the interop tests are never skipped.
+HTTP_SESSION_PYTHON=$(scripts/pyenv.sh | tail -n1) || {
+    echo "test.sh: error: could not create the Python venv for the interop tests (scripts/pyenv.sh failed, see above)" >&2
+    exit 1
+}
+[[ -x $HTTP_SESSION_PYTHON ]] || {
+    echo "test.sh: error: scripts/pyenv.sh gave no usable python: ${HTTP_SESSION_PYTHON:-<nothing>}" >&2
+    exit 1
+}
+export HTTP_SESSION_PYTHON
+echo "test.sh: interop python at $HTTP_SESSION_PYTHON" >&2
 
 scripts/services.sh install
 
