@@ -48,4 +48,8 @@ scripts/services.sh start "$services_dir"
 export HTTP_SESSION_REDIS_URL HTTP_SESSION_MEMCACHED
 echo "test.sh: redis at $HTTP_SESSION_REDIS_URL, memcached at $HTTP_SESSION_MEMCACHED" >&2
 
+# The example servers are spawned as processes by tests/interop.rs and
+# tests/shared_sessions.rs: build them first, so a run of one test target
+# never drives stale binaries.
+cargo build --all-features --examples
 cargo test --all-features "${extra[@]}"

@@ -70,13 +70,16 @@
 //! # Compatibility with aiohttp-session
 //!
 //! Cookie name, `Set-Cookie` attributes and quoting, record layout
-//! (`{"created": .., "session": {..}}`), Fernet and NaCl token formats and
-//! server-store keys (`<cookie_name>_<32 hex>`) are those of
+//! (`{"created": .., "session": {..}}`, written byte-for-byte as Python's
+//! `json.dumps`), Fernet and NaCl token formats and server-store keys
+//! (`<cookie_name>_<32 hex>`, TTL = `max_age`) are those of
 //! aiohttp-session 2.12, so Python and Rust services can share sessions.
-//! Deliberate differences: a malformed cookie of any store gives a fresh
-//! session (Python answers 500 for the plain store); invalidating or
-//! renewing a session deletes its server record (Python overwrites it with
-//! `{}` or keeps it); an empty session writes no server record.
+//! Where aiohttp-session answers 500 or keeps data it should not, this
+//! crate does the safe thing: any unreadable cookie or record gives a fresh
+//! session; invalidating or renewing a session deletes its server record;
+//! an empty session writes no server record. The README's "Compatibility
+//! with aiohttp-session" section lists every difference, each shown live
+//! against the Python library by `tests/interop.rs`.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

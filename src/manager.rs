@@ -137,13 +137,15 @@ impl SessionManager {
             return self.fresh();
         };
         let created = match record.remove("created") {
-            Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f != 0.0) => Some(n),
+            Some(Value::Number(n)) => Some(n),
             _ => None,
         };
-        // age = now - created, or now when created is missing or 0.
+        // age = now - created, or now when created is missing or 0 (a 0 is
+        // still kept as `created`, as Python keeps it).
         let age = created
             .as_ref()
             .and_then(Number::as_f64)
+            .filter(|c| *c != 0.0)
             .map_or(now as f64, |c| now as f64 - c);
         let expired = max_age.is_some_and(|limit| age > limit as f64);
         if expired {
