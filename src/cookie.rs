@@ -108,56 +108,97 @@ fn unquote(raw: &[u8]) -> String {
     }
     let inner = &raw[1..raw.len() - 1];
     let mut out = Vec::with_capacity(inner.len());
-    let mut i = 0;
-    while i < inner.len() {
-        let b = inner[i];
-        if b != b'\\' || i + 1 >= inner.len() {
-            out.push(b);
-            i += 1;
-            continue;
-        }
-        let octal = inner.get(i + 1..i + 4).filter(|d| {
+    let mut rest = inner;
+    while let Some(slash) = rest.iter().position(|&b| b == b'\\') {
+        out.extend_from_slice(&rest[..slash]);
+        let escape = &rest[slash + 1..];
+        let octal = escape.get(..3).filter(|d| {
             matches!(d[0], b'0'..=b'3') && d[1..].iter().all(|c| matches!(c, b'0'..=b'7'))
         });
-        if let Some(d) = octal {
-            out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-            i += 4;
-        } else {
-            out.push(inner[i + 1]);
-            i += 2;
-        }
+        rest = match (octal, escape.first()) {
+            (Some(d), _) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                &escape[3..]
+            }
+            (None, Some(&next)) => {
+                out.push(next);
+                &escape[1..]
+            }
+            // A trailing lone backslash is kept as it is.
+            (None, None) => {
+                out.push(b'\\');
+                &[]
+            }
+        };
     }
+    out.extend_from_slice(rest);
     match String::from_utf8(out) {
         Ok(s) => s,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     }
 }
 
-/// Characters Python sends without quoting (`http.cookies._LegalChars`).
-fn is_legal(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:".contains(&b)
+/// A byte-class table: `true` for ASCII alphanumerics and `extra`.
+const fn byte_table(extra: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b: u8 = 0;
+    loop {
+        table[b as usize] = b.is_ascii_alphanumeric();
+        if b == u8::MAX {
+            break;
+        }
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    table
 }
+
+/// Bytes Python sends without quoting (`http.cookies._LegalChars`).
+const LEGAL: [bool; 256] = byte_table(b"!#$%&'*+-.^_`|~:");
+/// Bytes sent as they are inside quotes (`_LegalChars` plus
+/// `_UnescapedChars`' extra ` ()/<=>?@[]{}`).
+const IN_QUOTES: [bool; 256] = byte_table(b"!#$%&'*+-.^_`|~: ()/<=>?@[]{}");
 
 /// Appends `value` quoted as Python's `http.cookies._quote` does: bare when
 /// every byte is legal, otherwise in double quotes with `"` and `\` escaped
 /// and other unsafe bytes written as three-digit octal escapes.
 fn push_quoted(out: &mut String, value: &str) {
-    if value.bytes().all(is_legal) {
+    let bytes = value.as_bytes();
+    if bytes.iter().all(|&b| LEGAL[usize::from(b)]) {
         out.push_str(value);
         return;
     }
+    out.reserve(bytes.len() + 2);
     out.push('"');
-    for b in value.bytes() {
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if IN_QUOTES[usize::from(b)] {
+            continue;
+        }
+        push_ascii(out, &bytes[start..i]);
         match b {
             b'"' => out.push_str("\\\""),
             b'\\' => out.push_str("\\\\"),
-            _ if is_legal(b) || b" ()/<=>?@[]{}".contains(&b) => out.push(char::from(b)),
             _ => {
-                let _ = write!(out, "\\{b:03o}");
+                out.push('\\');
+                for shift in [6, 3, 0] {
+                    out.push(char::from(b'0' + ((b >> shift) & 7)));
+                }
             }
         }
+        start = i + 1;
     }
+    push_ascii(out, &bytes[start..]);
     out.push('"');
+}
+
+/// Appends a run of bytes that are all in [`IN_QUOTES`] (so ASCII).
+fn push_ascii(out: &mut String, run: &[u8]) {
+    out.push_str(std::str::from_utf8(run).unwrap_or_default());
 }
 
 /// Renders `Set-Cookie` for `value`, with the attributes in the order
@@ -332,6 +373,20 @@ mod tests {
         assert_eq!(s, r#""\303\251\012""#);
         // And it reads back to the same text.
         assert_eq!(unquote(s.as_bytes()), "\u{e9}\n");
+    }
+
+    #[test]
+    fn every_character_round_trips_through_quoting() {
+        for code in (0..0x800).chain([0xffff, 0x1f600]) {
+            let Some(c) = char::from_u32(code) else {
+                continue;
+            };
+            let value = format!("a{c}b\\\"");
+            let mut quoted = String::new();
+            push_quoted(&mut quoted, &value);
+            assert!(quoted.is_ascii(), "{code:#x}");
+            assert_eq!(unquote(quoted.as_bytes()), value, "{code:#x}");
+        }
     }
 
     #[test]
