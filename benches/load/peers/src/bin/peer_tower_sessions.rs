@@ -1,0 +1,67 @@
+//! axum + tower-sessions with one worker thread, bound to 127.0.0.1:
+//! `--store memory` (MemoryStore, tower-sessions 0.15) or `--store redis`
+//! (tower-sessions-redis-store 0.16 on tower-sessions 0.14, one fred
+//! connection). Session cookie `id`, no Max-Age, not Secure, as the
+//! http-session example servers send theirs.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+fn main() -> std::io::Result<()> {
+    let options = http_session_load_peers::options(&["memory", "redis"]);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?
+        .block_on(async move {
+            let app = match options.store.as_str() {
+                "memory" => memory(),
+                _ => redis(&options.redis_url).await,
+            };
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
+            http_session_load_peers::announce(listener.local_addr()?);
+            axum::serve(listener, app).await
+        })
+}
+
+async fn bare() -> Json<&'static str> {
+    Json("ok")
+}
+
+fn memory() -> Router {
+    use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
+
+    async fn incr(session: Session) -> Json<Value> {
+        let n = session.get::<i64>("n").await.ok().flatten().unwrap_or(0) + 1;
+        let _ = session.insert("n", n).await;
+        Json(json!({ "n": n }))
+    }
+
+    Router::new()
+        .route("/bare", get(bare))
+        .route("/incr", get(incr))
+        .layer(SessionManagerLayer::new(MemoryStore::default()).with_secure(false))
+}
+
+async fn redis(url: &str) -> Router {
+    use tower_sessions_014::{Session, SessionManagerLayer};
+    use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
+    use tower_sessions_redis_store::RedisStore;
+
+    async fn incr(session: Session) -> Json<Value> {
+        let n = session.get::<i64>("n").await.ok().flatten().unwrap_or(0) + 1;
+        let _ = session.insert("n", n).await;
+        Json(json!({ "n": n }))
+    }
+
+    let config = Config::from_url(url).unwrap_or_else(|e| panic!("--redis-url {url}: {e}"));
+    let pool = Pool::new(config, None, None, None, 1).unwrap_or_else(|e| panic!("fred pool: {e}"));
+    pool.init()
+        .await
+        .unwrap_or_else(|e| panic!("redis at {url}: {e}"));
+    Router::new()
+        .route("/bare", get(bare))
+        .route("/incr", get(incr))
+        .layer(SessionManagerLayer::new(RedisStore::new(pool)).with_secure(false))
+}

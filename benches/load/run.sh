@@ -1,0 +1,463 @@
+#!/usr/bin/env bash
+# Load benchmark of the example servers (axum, actix-web, warp x stores)
+# against the peers in benches/load/peers (axum + tower-sessions, actix-web +
+# actix-session). Each server runs with one worker thread pinned to one CPU,
+# wrk runs pinned to the other; traffic goes to 127.0.0.1 only.
+#
+#   benches/load/run.sh                                   # everything (~20 min)
+#   CASES='axum:memory peer-tower:memory' benches/load/run.sh   # a subset
+#   MEMCHECK=0 benches/load/run.sh                        # skip the RSS check
+#   MEMCHECK=only benches/load/run.sh                     # only the RSS check
+#
+# Workloads, each a warm-up then RUNS runs of DURATION seconds, reported as
+# the median req/s and the median p99 latency:
+#   bare  GET /bare, which never touches the session
+#   W1    GET /incr without a cookie: a new session on every request
+#   W2    GET /incr with one session's cookie (taken first with curl):
+#         read, modify, write the session on every request
+# For Redis and memcached stores the store commands per request are counted
+# (Redis INFO commandstats / memcached stats, reset before the runs).
+# The memory check runs server_axum --store memory --max-age 1 under W1 until
+# SESSIONS sessions were made, idles until they expired and the sweep is due,
+# sends a few more requests, and reports VmRSS along the way.
+#
+# The machine may be shared: before each run the script waits (at most
+# QUIET_WAIT_S) for both CPUs to be nearly idle, and a run in which other
+# processes took more than 5% of the server's CPU is repeated (RETRIES times).
+#
+# Settings (environment): DURATION=5 RUNS=3 WARMUP=1 CONNECTIONS=16
+# QUIET_WAIT_S=30 RETRIES=2 SERVER_CPU=0 LOAD_CPU=1
+# STORES='memory fernet nacl redis memcached' (add simple for the plain
+# cookie) SESSIONS=1000000 SKIP_BUILD=1 OUT=DIR (default: a new temporary
+# directory) CARGO_TARGET_DIR (default: the repo's target/).
+# Results: OUT/results.md (also printed), OUT/results.tsv, raw wrk output in
+# OUT/raw/.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+
+# The command as given, settings included, for the report.
+command_line=""
+for name in CASES STORES DURATION RUNS WARMUP CONNECTIONS QUIET_WAIT_S RETRIES SESSIONS MEMCHECK CARGO_TARGET_DIR; do
+    [[ -z ${!name+set} ]] || command_line+="$name=${!name@Q} "
+done
+command_line+=benches/load/run.sh
+
+DURATION=${DURATION:-5}
+RUNS=${RUNS:-3}
+WARMUP=${WARMUP:-1}
+CONNECTIONS=${CONNECTIONS:-16}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+STORES=${STORES:-memory fernet nacl redis memcached}
+SESSIONS=${SESSIONS:-1000000}
+MEMCHECK=${MEMCHECK:-1}
+QUIET_WAIT_S=${QUIET_WAIT_S:-30}
+RETRIES=${RETRIES:-2}
+OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/http-session-load.XXXXXX")}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+bin=$CARGO_TARGET_DIR/release
+
+readonly KEY_HEX=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+CLK_TCK=$(getconf CLK_TCK)
+readonly CLK_TCK
+readonly START_TIMEOUT_S=20    # for a server to print its port
+readonly MEMCHECK_MAX_LOAD_S=180 # W1 load of the memory check, at most
+readonly MEMCHECK_IDLE_S=35    # > max-age 1 s and the memory store's 30 s sweep interval
+
+log() { echo "run.sh: $*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+
+mkdir -p "$OUT/raw"
+services=$OUT/services
+server_pid=""
+
+cleanup() {
+    stop_server
+    [[ ! -f $services/env ]] || scripts/services.sh stop "$services" || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- tools and builds ---------------------------------------------------------
+
+install_tools() {
+    local missing=()
+    command -v wrk >/dev/null || missing+=(wrk)
+    command -v curl >/dev/null || missing+=(curl)
+    command -v taskset >/dev/null || missing+=(util-linux)
+    ((${#missing[@]} == 0)) || {
+        local sudo=()
+        [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+        log "installing ${missing[*]} with apt-get"
+        export DEBIAN_FRONTEND=noninteractive
+        "${sudo[@]}" apt-get update -qq
+        "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    }
+    scripts/services.sh install
+}
+
+build() {
+    [[ ${SKIP_BUILD:-0} == 1 ]] && return
+    log "building the example servers and the peers in release (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+    cargo build --release --all-features --examples
+    cargo build --release --manifest-path benches/load/peers/Cargo.toml
+}
+
+# --- servers ------------------------------------------------------------------
+
+# The command line of CASE (framework:store), with --port 0.
+server_command() {
+    local framework=${1%%:*} store=${1#*:}
+    case $framework in
+    axum | actix | warp)
+        cmd=("$bin/examples/server_$framework" --store "$store" --workers 1 --port 0)
+        case $store in
+        fernet | nacl) cmd+=(--key-hex "$KEY_HEX") ;;
+        redis) cmd+=(--redis-url "$HTTP_SESSION_REDIS_URL") ;;
+        memcached) cmd+=(--memcached "$HTTP_SESSION_MEMCACHED") ;;
+        esac
+        ;;
+    peer-tower | peer-actix)
+        local name=peer_tower_sessions
+        [[ $framework == peer-tower ]] || name=peer_actix_session
+        cmd=("$bin/$name" --store "$store" --port 0)
+        [[ $store != redis ]] || cmd+=(--redis-url "$HTTP_SESSION_REDIS_URL")
+        ;;
+    *) die "unknown case $1" ;;
+    esac
+}
+
+# start_server LOGNAME ARGS...: the server pinned to SERVER_CPU; sets
+# server_pid and port once it printed "listening on http://127.0.0.1:PORT".
+start_server() {
+    local logfile=$OUT/raw/$1.server.log i line
+    shift
+    : >"$logfile"
+    taskset -c "$SERVER_CPU" "$@" >"$logfile" 2>&1 </dev/null &
+    server_pid=$!
+    for ((i = 0; i < START_TIMEOUT_S * 10; i++)); do
+        line=$(grep -m1 -o 'listening on http://127.0.0.1:[0-9]*' "$logfile" || true)
+        if [[ -n $line ]]; then
+            port=${line##*:}
+            return 0
+        fi
+        kill -0 "$server_pid" 2>/dev/null || die "server exited: $* (see $logfile)"
+        sleep 0.1
+    done
+    die "server did not start within ${START_TIMEOUT_S}s: $*"
+}
+
+stop_server() {
+    [[ -n $server_pid ]] || return 0
+    kill "$server_pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+
+# The NAME=VALUE of the first Set-Cookie of GET URL.
+session_cookie() {
+    curl -sS --max-time 5 -o /dev/null -D - "$1" | tr -d '\r' |
+        awk 'tolower($1) == "set-cookie:" { split($2, a, ";"); print a[1]; exit }'
+}
+
+# --- load -----------------------------------------------------------------------
+
+# Busy jiffies (user, nice, system, steal) of CPU N; a process's jiffies
+# (utime + stime, all its threads).
+cpu_jiffies() { awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $9; exit }' /proc/stat; }
+pid_jiffies() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# Waits (at most QUIET_WAIT_S) until both CPUs were less than 20% busy for a
+# second: another process's build would otherwise share the server's CPU.
+wait_quiet() {
+    local waited=0 a b
+    while ((waited < QUIET_WAIT_S)); do
+        a=$(($(cpu_jiffies "$SERVER_CPU") + $(cpu_jiffies "$LOAD_CPU")))
+        sleep 1
+        b=$(($(cpu_jiffies "$SERVER_CPU") + $(cpu_jiffies "$LOAD_CPU")))
+        ((100 * (b - a) / CLK_TCK < 40)) && return 0
+        waited=$((waited + 1))
+    done
+    log "the machine stayed busy for ${QUIET_WAIT_S}s; measuring anyway (see the 'other' column)"
+}
+
+# run_wrk SECONDS OUTFILE URL [COOKIE]: also records how much of the server's
+# CPU went to anything but the server ("# other-on-server-cpu N%").
+run_wrk() {
+    local seconds=$1 outfile=$2 url=$3 cookie=${4:-} header=() cpu0 srv0 start
+    [[ -z $cookie ]] || header=(-H "Cookie: $cookie")
+    echo "# $(date -u +%FT%TZ) loadavg $(cut -d' ' -f1-3 /proc/loadavg)" >"$outfile"
+    cpu0=$(cpu_jiffies "$SERVER_CPU") srv0=$(pid_jiffies "$server_pid") start=$(date +%s%N)
+    timeout $((seconds + 30)) taskset -c "$LOAD_CPU" \
+        wrk -t1 -c"$CONNECTIONS" -d"${seconds}s" --latency "${header[@]}" "$url" >>"$outfile" 2>&1 ||
+        die "wrk failed: $(tail -n 3 "$outfile")"
+    awk -v busy=$(($(cpu_jiffies "$SERVER_CPU") - cpu0)) -v srv=$(($(pid_jiffies "$server_pid") - srv0)) \
+        -v ns=$(($(date +%s%N) - start)) -v hz="$CLK_TCK" 'BEGIN {
+            other = 100 * (busy - srv) / hz / (ns / 1e9); if (other < 0) other = 0
+            printf "# server-cpu %.0f%% other-on-server-cpu %.0f%%\n", 100 * srv / hz / (ns / 1e9), other }' >>"$outfile"
+}
+wrk_other() { awk '/other-on-server-cpu/ { sub(/%/, "", $NF); print $NF; exit }' "$1"; }
+
+# Fields of a wrk output: requests, req/s, p99 in ms, and the failed
+# (non-2xx or socket error) requests.
+wrk_requests() { awk '/requests in/ { print $1; exit }' "$1"; }
+wrk_rps() { awk '/^Requests\/sec:/ { print $2; exit }' "$1"; }
+wrk_p99_ms() {
+    awk '$1 == "99%" {
+        v = $2; unit = v; sub(/[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
+        f = (unit == "us") ? 0.001 : (unit == "ms") ? 1 : (unit == "s") ? 1000 : (unit == "m") ? 60000 : -1
+        printf "%.2f\n", v * f; exit }' "$1"
+}
+wrk_failed() {
+    awk '/Non-2xx or 3xx responses:/ { n += $NF }
+        /Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
+        END { print n + 0 }' "$1"
+}
+
+# The median of the numbers given.
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# (max - min) / median, in percent.
+spread() {
+    printf '%s\n' "$@" | sort -g |
+        awk '{ v[NR] = $1 } END { m = v[int((NR + 1) / 2)]; printf "%.0f\n", (m > 0 ? 100 * (v[NR] - v[1]) / m : 0) }'
+}
+
+# --- store command counters -------------------------------------------------------
+
+memcached_command() {
+    local host=${HTTP_SESSION_MEMCACHED%:*} mport=${HTTP_SESSION_MEMCACHED##*:}
+    (
+        exec 3<>"/dev/tcp/$host/$mport"
+        printf '%s\r\n' "$1" >&3
+        while IFS= read -r -t 5 line <&3; do
+            line=${line%$'\r'}
+            echo "$line"
+            [[ $line == END || $line == RESET || $line == ERROR ]] && break
+        done
+    )
+}
+
+counters_reset() {
+    case $1 in
+    redis) redis-cli -u "$HTTP_SESSION_REDIS_URL" config resetstat >/dev/null ;;
+    memcached) memcached_command "stats reset" >/dev/null ;;
+    esac
+}
+
+# Store commands since counters_reset, as "name=count ...".
+counters_read() {
+    case $1 in
+    redis)
+        redis-cli -u "$HTTP_SESSION_REDIS_URL" info commandstats | tr -d '\r' |
+            awk -F'[_:=,]' '/^cmdstat_/ && $2 !~ /^(info|config)/ { printf "%s=%s ", $2, $4 }'
+        ;;
+    memcached)
+        memcached_command stats |
+            awk '$1 == "STAT" && ($2 == "cmd_get" || $2 == "cmd_set" || $2 == "cmd_touch" ||
+                $2 == "delete_hits" || $2 == "delete_misses") && $3 > 0 { printf "%s=%s ", $2, $3 }'
+        ;;
+    esac
+}
+
+# "name=count ..." divided by REQUESTS, as "name/req ..." ("0" if none).
+per_request() {
+    local counts=$1 requests=$2
+    awk -v c="$counts" -v r="$requests" 'BEGIN {
+        n = split(c, kv, " "); out = ""
+        for (i = 1; i <= n; i++) { split(kv[i], p, "="); if (p[1] == "") continue
+            out = out (out == "" ? "" : " ") sprintf("%s %.2f", p[1], p[2] / r) }
+        print out == "" ? "0" : out }'
+}
+
+# --- one case ---------------------------------------------------------------------
+
+# measure CASE WORKLOAD: appends a line to results.tsv: case workload rps
+# p99_ms spread% failed other% store_commands_per_request, where other% is the
+# most any run's server CPU went to other processes.
+measure() {
+    local case=$1 workload=$2 store=${1#*:} path=/incr cookie="" raw i try
+    local rps=() p99=() other=() requests=0 failed=0 cmds=-
+    local tag=${case/:/-}-$workload
+    server_command "$case"
+    start_server "$tag" "${cmd[@]}"
+    local base=http://127.0.0.1:$port
+    [[ $workload != bare ]] || path=/bare
+    if [[ $workload == W2 ]]; then
+        cookie=$(session_cookie "$base/incr")
+        [[ -n $cookie ]] || die "$case: no session cookie from GET /incr"
+    fi
+    wait_quiet
+    run_wrk "$WARMUP" "$OUT/raw/$tag.warmup.txt" "$base$path" "$cookie"
+    counters_reset "$store"
+    for ((i = 1; i <= RUNS; i++)); do
+        raw=$OUT/raw/$tag.$i.txt
+        for ((try = 0; try <= RETRIES; try++)); do
+            wait_quiet
+            run_wrk "$DURATION" "$raw" "$base$path" "$cookie"
+            (($(wrk_other "$raw") <= 5)) && break
+            cp "$raw" "$raw.polluted$try"
+            ((try == RETRIES)) || log "$case $workload run $i: other processes took $(wrk_other "$raw")% of the server CPU; again"
+        done
+        rps+=("$(wrk_rps "$raw")")
+        p99+=("$(wrk_p99_ms "$raw")")
+        requests=$((requests + $(wrk_requests "$raw")))
+        failed=$((failed + $(wrk_failed "$raw")))
+        other+=("$(wrk_other "$raw")")
+    done
+    case $store in
+    redis | memcached) cmds=$(per_request "$(counters_read "$store")" "$requests") ;;
+    esac
+    stop_server
+    ((failed == 0)) || log "WARNING: $case $workload: $failed failed requests (see $OUT/raw/$tag.*.txt)"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$workload" "$(median "${rps[@]}")" \
+        "$(median "${p99[@]}")" "$(spread "${rps[@]}")" "$failed" "$(printf '%s\n' "${other[@]}" | sort -g | tail -n1)" \
+        "$cmds" >>"$OUT/results.tsv"
+    log "$(printf '%-18s %-4s %10s req/s  p99 %7s ms  (runs: %s; other on server CPU: %s%%)  store cmds/req: %s' \
+        "$case" "$workload" "$(median "${rps[@]}")" "$(median "${p99[@]}")" "${rps[*]}" "${other[*]}" "$cmds")"
+}
+
+all_cases() {
+    local framework store
+    for framework in axum actix warp; do
+        for store in $STORES; do echo "$framework:$store"; done
+    done
+    echo peer-tower:memory peer-tower:redis peer-actix:cookie peer-actix:redis
+}
+
+# --- memory check ---------------------------------------------------------------------
+
+rss_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+
+memcheck() {
+    local url made=0 raw chunk=0 started report=$OUT/memcheck.md
+    local rss_idle rss_first rss_loaded hwm_loaded rss_after first_done=0
+    log "memory check: server_axum --store memory --max-age 1, W1 until $SESSIONS sessions"
+    start_server memcheck "$bin/examples/server_axum" --store memory --max-age 1 --workers 1 --port 0
+    url=http://127.0.0.1:$port/incr
+    curl -sS --max-time 5 -o /dev/null "$url"
+    rss_idle=$(rss_kb "$server_pid" VmRSS)
+    started=$SECONDS
+    while ((made < SESSIONS && SECONDS - started < MEMCHECK_MAX_LOAD_S)); do
+        chunk=$((chunk + 1))
+        raw=$OUT/raw/memcheck.$chunk.txt
+        run_wrk 5 "$raw" "$url"
+        made=$((made + $(wrk_requests "$raw")))
+        if ((first_done == 0)); then
+            rss_first=$(rss_kb "$server_pid" VmRSS)
+            first_made=$made
+            first_done=1
+        fi
+    done
+    rss_loaded=$(rss_kb "$server_pid" VmRSS)
+    hwm_loaded=$(rss_kb "$server_pid" VmHWM)
+    log "memory check: $made sessions made; idling ${MEMCHECK_IDLE_S}s for expiry and the sweep"
+    sleep "$MEMCHECK_IDLE_S"
+    for _ in $(seq 20); do curl -sS --max-time 5 -o /dev/null "$url"; done
+    rss_after=$(rss_kb "$server_pid" VmRSS)
+    stop_server
+    {
+        echo "### Memory store RSS (server_axum --store memory --max-age 1, W1)"
+        echo
+        echo "| point | sessions made | VmRSS |"
+        echo "|---|---:|---:|"
+        echo "| idle, after 1 request | 1 | $((rss_idle / 1024)) MiB ($rss_idle kB) |"
+        echo "| after the first 5 s of W1 | $first_made | $((rss_first / 1024)) MiB ($rss_first kB) |"
+        echo "| after all W1 load | $made | $((rss_loaded / 1024)) MiB ($rss_loaded kB); peak VmHWM $((hwm_loaded / 1024)) MiB |"
+        echo "| idle ${MEMCHECK_IDLE_S} s, then 20 requests | $((made + 20)) | $((rss_after / 1024)) MiB ($rss_after kB) |"
+        echo
+    } >"$report"
+    ((made >= SESSIONS)) || echo "Only $made of $SESSIONS sessions within ${MEMCHECK_MAX_LOAD_S} s of load." >>"$report"
+}
+
+# --- report -----------------------------------------------------------------------------
+
+report() {
+    local tsv=$OUT/results.tsv md=$OUT/results.md
+    {
+        echo "### Load (wrk -t1 -c$CONNECTIONS, median of $RUNS x ${DURATION}s; server on CPU $SERVER_CPU, one worker; wrk on CPU $LOAD_CPU)"
+        echo
+        echo "Machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); loadavg at start $loadavg_start, at end $(cut -d' ' -f1-3 /proc/loadavg)."
+        echo
+        [[ -s $tsv ]] && awk -F'\t' '
+            { key = $1 SUBSEP $2; rps[key] = $3; p99[key] = $4; spr[key] = $5; bad[key] = $6; oth[key] = $7; cmd[key] = $8
+              if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
+            function cell(c, w) { k = c SUBSEP w; if (!(k in rps)) return "-"
+                return sprintf("%d%s%s%s | %.2f", rps[k], (spr[k] > 10 ? " ±" spr[k] "%" : ""), (oth[k] > 5 ? " (o" oth[k] "%)" : ""),
+                    (bad[k] > 0 ? " !" bad[k] " failed" : ""), p99[k]) }
+            function ratio(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
+            END {
+                print "| server | store | bare req/s | p99 ms | W1 req/s | p99 ms | W2 req/s | p99 ms | W1/bare | W2/bare | store cmds/req bare; W1; W2 |"
+                print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+                for (i = 1; i <= n; i++) { c = order[i]; split(c, fs, ":")
+                    cmds = (cmd[c SUBSEP "W1"] == "-" || cmd[c SUBSEP "W1"] == "") ? "" : cmd[c SUBSEP "bare"] "; " cmd[c SUBSEP "W1"] "; " cmd[c SUBSEP "W2"]
+                    printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", fs[1], fs[2], cell(c, "bare"), cell(c, "W1"), cell(c, "W2"),
+                        ratio(rps[c SUBSEP "W1"], rps[c SUBSEP "bare"]), ratio(rps[c SUBSEP "W2"], rps[c SUBSEP "bare"]), cmds }
+                print ""
+                print "±N%: the runs spread more than N% around the median. (oN%): in one run other processes took N% of the server CPU."
+                print ""
+                print "#### Targets"
+                print ""
+                print "| target | measured | met |"
+                print "|---|---:|---|"
+                split("axum actix warp", fw, " ")
+                for (i = 1; i <= 3; i++) {
+                    f = fw[i]
+                    target("W2/bare " f "+fernet >= 0.85", rps[f ":fernet" SUBSEP "W2"], rps[f ":fernet" SUBSEP "bare"], 0.85)
+                    target("W2/bare " f "+memory >= 0.9", rps[f ":memory" SUBSEP "W2"], rps[f ":memory" SUBSEP "bare"], 0.9)
+                }
+                split("W1 W2", ws, " ")
+                for (j = 1; j <= 2; j++) { w = ws[j]
+                    target(w " axum+memory / tower-sessions memory >= 1.3", rps["axum:memory" SUBSEP w], rps["peer-tower:memory" SUBSEP w], 1.3)
+                    target(w " axum+redis / tower-sessions redis >= 1.3", rps["axum:redis" SUBSEP w], rps["peer-tower:redis" SUBSEP w], 1.3)
+                    target(w " actix+fernet / actix-session cookie >= 1.3", rps["actix:fernet" SUBSEP w], rps["peer-actix:cookie" SUBSEP w], 1.3)
+                    target(w " actix+nacl / actix-session cookie >= 1.3", rps["actix:nacl" SUBSEP w], rps["peer-actix:cookie" SUBSEP w], 1.3)
+                    target(w " actix+redis / actix-session redis >= 1.3", rps["actix:redis" SUBSEP w], rps["peer-actix:redis" SUBSEP w], 1.3)
+                }
+            }
+            function target(name, a, b, min) {
+                if (!(a > 0 && b > 0)) return
+                printf "| %s | %.2f | %s |\n", name, a / b, (a / b >= min ? "yes" : "**no**") }
+        ' "$tsv"
+        echo
+        [[ ! -f $OUT/memcheck.md ]] || cat "$OUT/memcheck.md"
+        echo "Command: \`$command_line\`"
+    } >"$md"
+    cat "$md"
+}
+
+# --- main ---------------------------------------------------------------------------------
+
+loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
+(($(nproc) >= 2)) || log "WARNING: fewer than 2 CPUs; server and load will share one"
+
+install_tools
+build
+scripts/services.sh start "$services"
+# shellcheck source=/dev/null
+. "$services/env"
+# Redis and memcached share the load's CPU: the server's CPU is its own.
+for name in redis memcached; do
+    taskset -a -p -c "$LOAD_CPU" "$(<"$services/$name.pid")" >/dev/null
+done
+log "output in $OUT"
+
+: >"$OUT/results.tsv"
+if [[ $MEMCHECK != only ]]; then
+    for case in ${CASES:-$(all_cases)}; do
+        for workload in bare W1 W2; do
+            measure "$case" "$workload"
+        done
+    done
+fi
+[[ $MEMCHECK == 0 ]] || memcheck
+report
