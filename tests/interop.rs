@@ -41,18 +41,21 @@ mod shared;
 #[path = "conformance/harness.rs"]
 mod harness;
 
+#[path = "support/process.rs"]
+mod process;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self as raw_redis, AsyncCommands};
 use harness::{service_env, split_value, App, Reply, Server};
+use process::{example, wait_for_address};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
@@ -229,24 +232,6 @@ fn python() -> String {
     })
 }
 
-/// Reads the `listening on http://ADDR` line a server prints once ready.
-fn wait_for_address(child: &mut Child) -> Result<SocketAddr, String> {
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(30))
-        .map_err(|_| "no address within 30 s".to_owned())?;
-    line.trim()
-        .strip_prefix("listening on http://")
-        .and_then(|addr| addr.parse().ok())
-        .ok_or_else(|| format!("no address announced: {line:?}"))
-}
-
 /// Python servers by their arguments. A server lives until the test
 /// binary exits: its stdin is a pipe held by its `Child` here, and
 /// `--stop-on-stdin-eof` stops it when the pipe closes.
@@ -313,22 +298,6 @@ fn python_app(storage: Storage, opts: &Opts) -> App {
         jar: None,
         label: format!("python {} (log: {})", storage.name(), log.display()),
     }
-}
-
-/// The example binaries `cargo test` builds next to this test's binary.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test --all-features` (it builds the examples first)",
-        path.display()
-    );
-    path
 }
 
 /// Starts our example server for `framework`; dropping the `App` kills it.

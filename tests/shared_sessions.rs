@@ -17,29 +17,14 @@ mod shared;
 #[path = "conformance/harness.rs"]
 mod harness;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::PathBuf;
+#[path = "support/process.rs"]
+mod process;
+
 use std::process::{Command, Stdio};
 
 use harness::{service_env, App, Server};
+use process::{example, wait_for_address};
 use serde_json::json;
-
-/// The example binaries `cargo test` builds next to this test's binary.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test --all-features` (it builds the examples first) or `cargo build --all-features --examples`",
-        path.display()
-    );
-    path
-}
 
 /// Starts one example server process and waits for its address.
 fn spawn(binary: &str, store_args: &[String]) -> App {
@@ -50,17 +35,8 @@ fn spawn(binary: &str, store_args: &[String]) -> App {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start the example server");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the address");
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("{binary} did not announce its address: {line:?}"))
-        .parse()
-        .expect("socket address");
+    let addr =
+        wait_for_address(&mut child).unwrap_or_else(|e| panic!("{binary} did not start: {e}"));
     App {
         server: Server {
             addr,
