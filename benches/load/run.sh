@@ -23,7 +23,7 @@
 #
 # The machine may be shared: before each run the script waits (at most
 # QUIET_WAIT_S) for both CPUs to be nearly idle, and a run in which other
-# processes took more than 5% of the server's CPU is repeated (RETRIES times).
+# processes took more than 5% of a CPU is repeated (RETRIES times).
 #
 # Settings (environment): DURATION=5 RUNS=3 WARMUP=1 CONNECTIONS=16
 # QUIET_WAIT_S=30 RETRIES=2 SERVER_CPU=0 LOAD_CPU=1
@@ -75,6 +75,7 @@ die() {
 mkdir -p "$OUT/raw"
 services=$OUT/services
 server_pid=""
+store_pids=()
 
 cleanup() {
     stop_server
@@ -172,13 +173,13 @@ session_cookie() {
 
 # --- load -----------------------------------------------------------------------
 
-# Busy jiffies (user, nice, system, steal) of CPU N; a process's jiffies
+# Busy jiffies (user, nice, system, irq, softirq, steal) of CPU N; a process's jiffies
 # (utime + stime, all its threads).
-cpu_jiffies() { awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $9; exit }' /proc/stat; }
+cpu_jiffies() { awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 pid_jiffies() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # Waits (at most QUIET_WAIT_S) until both CPUs were less than 20% busy for a
-# second: another process's build would otherwise share the server's CPU.
+# second: another process's build would otherwise share the CPUs.
 wait_quiet() {
     local waited=0 a b
     while ((waited < QUIET_WAIT_S)); do
@@ -191,22 +192,35 @@ wait_quiet() {
     log "the machine stayed busy for ${QUIET_WAIT_S}s; measuring anyway (see the 'other' column)"
 }
 
-# run_wrk SECONDS OUTFILE URL [COOKIE]: also records how much of the server's
-# CPU went to anything but the server ("# other-on-server-cpu N%").
+# Jiffies of everything this script runs during a measurement: the server,
+# Redis and memcached, and the children this shell waited for (wrk).
+our_jiffies() {
+    local pid total
+    total=$(awk '{ print $16 + $17 }' "/proc/$$/stat")
+    for pid in "$server_pid" "${store_pids[@]}"; do
+        total=$((total + $(pid_jiffies "$pid")))
+    done
+    echo "$total"
+}
+both_cpus() { echo $(($(cpu_jiffies "$SERVER_CPU") + $(cpu_jiffies "$LOAD_CPU"))); }
+
+# run_wrk SECONDS OUTFILE URL [COOKIE]: also records the server's CPU use and
+# the CPU time that other processes took on the two CPUs meanwhile
+# ("# server-cpu N% other M%", in % of one CPU).
 run_wrk() {
-    local seconds=$1 outfile=$2 url=$3 cookie=${4:-} header=() cpu0 srv0 start
+    local seconds=$1 outfile=$2 url=$3 cookie=${4:-} header=() all0 ours0 srv0 start
     [[ -z $cookie ]] || header=(-H "Cookie: $cookie")
     echo "# $(date -u +%FT%TZ) loadavg $(cut -d' ' -f1-3 /proc/loadavg)" >"$outfile"
-    cpu0=$(cpu_jiffies "$SERVER_CPU") srv0=$(pid_jiffies "$server_pid") start=$(date +%s%N)
+    all0=$(both_cpus) ours0=$(our_jiffies) srv0=$(pid_jiffies "$server_pid") start=$(date +%s%N)
     timeout $((seconds + 30)) taskset -c "$LOAD_CPU" \
         wrk -t1 -c"$CONNECTIONS" -d"${seconds}s" --latency "${header[@]}" "$url" >>"$outfile" 2>&1 ||
         die "wrk failed: $(tail -n 3 "$outfile")"
-    awk -v busy=$(($(cpu_jiffies "$SERVER_CPU") - cpu0)) -v srv=$(($(pid_jiffies "$server_pid") - srv0)) \
-        -v ns=$(($(date +%s%N) - start)) -v hz="$CLK_TCK" 'BEGIN {
-            other = 100 * (busy - srv) / hz / (ns / 1e9); if (other < 0) other = 0
-            printf "# server-cpu %.0f%% other-on-server-cpu %.0f%%\n", 100 * srv / hz / (ns / 1e9), other }' >>"$outfile"
+    awk -v all=$(($(both_cpus) - all0)) -v ours=$(($(our_jiffies) - ours0)) \
+        -v srv=$(($(pid_jiffies "$server_pid") - srv0)) -v ns=$(($(date +%s%N) - start)) -v hz="$CLK_TCK" '
+        BEGIN { s = ns / 1e9 * hz / 100; other = (all - ours) / s; if (other < 0) other = 0
+            printf "# server-cpu %.0f%% other %.0f%%\n", srv / s, other }' >>"$outfile"
 }
-wrk_other() { awk '/other-on-server-cpu/ { sub(/%/, "", $NF); print $NF; exit }' "$1"; }
+wrk_other() { awk '/^# server-cpu/ { sub(/%/, "", $NF); print $NF; exit }' "$1"; }
 
 # Fields of a wrk output: requests, req/s, p99 in ms, and the failed
 # (non-2xx or socket error) requests.
@@ -283,7 +297,7 @@ per_request() {
 
 # measure CASE WORKLOAD: appends a line to results.tsv: case workload rps
 # p99_ms spread% failed other% store_commands_per_request, where other% is the
-# most any run's server CPU went to other processes.
+# most CPU (in % of one CPU) that other processes took in any run.
 measure() {
     local case=$1 workload=$2 store=${1#*:} path=/incr cookie="" raw i try
     local rps=() p99=() other=() requests=0 failed=0 cmds=-
@@ -306,7 +320,7 @@ measure() {
             run_wrk "$DURATION" "$raw" "$base$path" "$cookie"
             (($(wrk_other "$raw") <= 5)) && break
             cp "$raw" "$raw.polluted$try"
-            ((try == RETRIES)) || log "$case $workload run $i: other processes took $(wrk_other "$raw")% of the server CPU; again"
+            ((try == RETRIES)) || log "$case $workload run $i: other processes took $(wrk_other "$raw")% of a CPU; again"
         done
         rps+=("$(wrk_rps "$raw")")
         p99+=("$(wrk_p99_ms "$raw")")
@@ -322,7 +336,7 @@ measure() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$workload" "$(median "${rps[@]}")" \
         "$(median "${p99[@]}")" "$(spread "${rps[@]}")" "$failed" "$(printf '%s\n' "${other[@]}" | sort -g | tail -n1)" \
         "$cmds" >>"$OUT/results.tsv"
-    log "$(printf '%-18s %-4s %10s req/s  p99 %7s ms  (runs: %s; other on server CPU: %s%%)  store cmds/req: %s' \
+    log "$(printf '%-18s %-4s %10s req/s  p99 %7s ms  (runs: %s; other processes: %s%%)  store cmds/req: %s' \
         "$case" "$workload" "$(median "${rps[@]}")" "$(median "${p99[@]}")" "${rps[*]}" "${other[*]}" "$cmds")"
 }
 
@@ -403,7 +417,7 @@ report() {
                     printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", fs[1], fs[2], cell(c, "bare"), cell(c, "W1"), cell(c, "W2"),
                         ratio(rps[c SUBSEP "W1"], rps[c SUBSEP "bare"]), ratio(rps[c SUBSEP "W2"], rps[c SUBSEP "bare"]), cmds }
                 print ""
-                print "±N%: the runs spread more than N% around the median. (oN%): in one run other processes took N% of the server CPU."
+                print "±N%: the runs spread more than N% around the median. (oN%): in one run other processes took N% of a CPU."
                 print ""
                 print "#### Targets"
                 print ""
@@ -446,8 +460,9 @@ scripts/services.sh start "$services"
 # shellcheck source=/dev/null
 . "$services/env"
 # Redis and memcached share the load's CPU: the server's CPU is its own.
-for name in redis memcached; do
-    taskset -a -p -c "$LOAD_CPU" "$(<"$services/$name.pid")" >/dev/null
+store_pids=("$(<"$services/redis.pid")" "$(<"$services/memcached.pid")")
+for pid in "${store_pids[@]}"; do
+    taskset -a -p -c "$LOAD_CPU" "$pid" >/dev/null
 done
 log "output in $OUT"
 
