@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -44,9 +45,15 @@ struct Map {
     live_after_sweep: usize,
 }
 
+/// The number of independently locked parts of the map. Each part is
+/// swept and grown on its own, so a sweep or a resize stalls only the
+/// requests whose keys fall in that part, for 1/16 of the work.
+const SHARDS: usize = 16;
+
 /// The [`KvBackend`] of [`MemoryStore`].
 pub struct MemoryBackend {
-    map: Mutex<Map>,
+    shards: Box<[Mutex<Map>]>,
+    hasher: RandomState,
     sweep_every: Duration,
 }
 
@@ -59,23 +66,39 @@ impl Default for MemoryBackend {
 impl MemoryBackend {
     /// A backend that purges expired records at least every `every`.
     pub fn with_sweep_interval(every: Duration) -> Self {
+        let now = Instant::now();
         Self {
-            map: Mutex::new(Map {
-                entries: HashMap::new(),
-                next_sweep: Instant::now() + every,
-                live_after_sweep: 0,
-            }),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Map {
+                        entries: HashMap::new(),
+                        next_sweep: now + every,
+                        live_after_sweep: 0,
+                    })
+                })
+                .collect(),
+            hasher: RandomState::new(),
             sweep_every: every,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Map> {
-        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The locked part of the map that holds `key`.
+    fn lock(&self, key: &str) -> MutexGuard<'_, Map> {
+        let index = usize::try_from(self.hasher.hash_one(key) % SHARDS as u64).unwrap_or(0);
+        Self::lock_shard(&self.shards[index])
+    }
+
+    fn lock_shard(shard: &Mutex<Map>) -> MutexGuard<'_, Map> {
+        // A panic under the lock leaves at worst one record half-written.
+        shard.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The number of records held, expired ones not yet purged included.
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.shards
+            .iter()
+            .map(|shard| Self::lock_shard(shard).entries.len())
+            .sum()
     }
 
     /// Whether no record is held.
@@ -85,15 +108,17 @@ impl MemoryBackend {
 
     /// Removes every expired record now and releases spare capacity.
     pub fn purge_expired(&self) {
-        let mut map = self.lock();
-        Self::sweep(&mut map, Instant::now(), self.sweep_every);
+        let now = Instant::now();
+        for shard in &*self.shards {
+            Self::sweep(&mut Self::lock_shard(shard), now, self.sweep_every);
+        }
     }
 
     /// Seconds until `key` expires: `None` if absent, `Some(None)` if it
     /// never expires.
     pub fn ttl(&self, key: &str) -> Option<Option<u64>> {
         let now = Instant::now();
-        let map = self.lock();
+        let map = self.lock(key);
         let entry = map.entries.get(key).filter(|e| e.is_live(now))?;
         Some(entry.expires.map(|at| {
             let left = at.saturating_duration_since(now);
@@ -114,7 +139,7 @@ impl MemoryBackend {
 impl KvBackend for MemoryBackend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
         let now = Instant::now();
-        let mut map = self.lock();
+        let mut map = self.lock(key);
         match map.entries.get(key) {
             Some(entry) if entry.is_live(now) => Ok(Some(entry.value.to_vec())),
             Some(_) => {
@@ -131,8 +156,8 @@ impl KvBackend for MemoryBackend {
             value: value.into(),
             expires: ttl.map(|secs| now + Duration::from_secs(secs)),
         };
-        let mut map = self.lock();
-        if now >= map.next_sweep || map.entries.len() >= 2 * map.live_after_sweep + 1024 {
+        let mut map = self.lock(key);
+        if now >= map.next_sweep || map.entries.len() >= 2 * map.live_after_sweep + 64 {
             Self::sweep(&mut map, now, self.sweep_every);
         }
         map.entries.insert(key.to_owned(), entry);
@@ -140,7 +165,7 @@ impl KvBackend for MemoryBackend {
     }
 
     async fn delete(&self, key: &str) -> Result<(), Error> {
-        self.lock().entries.remove(key);
+        self.lock(key).entries.remove(key);
         Ok(())
     }
 }
@@ -150,5 +175,48 @@ impl fmt::Debug for MemoryBackend {
         f.debug_struct("MemoryBackend")
             .field("records", &self.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    /// The memory backend never waits: poll its futures once.
+    fn ready<T>(future: impl Future<Output = T>) -> T {
+        match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(value) => value,
+            Poll::Pending => panic!("the memory backend never waits"),
+        }
+    }
+
+    #[test]
+    fn records_expire_and_are_purged_across_shards() {
+        let backend = MemoryBackend::default();
+        for i in 0..2000 {
+            ready(backend.set(&format!("short{i}"), b"x", Some(1))).unwrap();
+        }
+        ready(backend.set("forever", b"y", None)).unwrap();
+        assert_eq!(backend.len(), 2001);
+        assert_eq!(
+            ready(backend.get("short7")).unwrap().as_deref(),
+            Some(&b"x"[..])
+        );
+        assert_eq!(backend.ttl("forever"), Some(None));
+        assert_eq!(backend.ttl("short7"), Some(Some(1)));
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(ready(backend.get("short7")).unwrap(), None);
+        backend.purge_expired();
+        assert_eq!(backend.len(), 1);
+        assert_eq!(
+            ready(backend.get("forever")).unwrap().as_deref(),
+            Some(&b"y"[..])
+        );
+        ready(backend.delete("forever")).unwrap();
+        assert!(backend.is_empty());
     }
 }
