@@ -21,7 +21,7 @@ impl KeyBytes {
     /// 32 random bytes from the operating system.
     pub(crate) fn generate() -> Result<Self, Error> {
         let mut key = Zeroizing::new([0u8; 32]);
-        crate::random::fill(key.as_mut())?;
+        crate::random::fill_from_os(key.as_mut())?;
         Ok(Self(key))
     }
 
