@@ -107,7 +107,7 @@ pub use config::{CookieConfig, SameSite};
 pub use cookie::{render_removal, render_set_cookie, MAX_COOKIE_SIZE};
 pub use error::{Error, ErrorKind};
 pub use manager::{LazySession, SessionManager, SessionManagerBuilder};
-pub use record::{Codec, JsonCodec, Record};
+pub use record::{Codec, DecodedRecord, JsonCodec, Record};
 pub use session::Session;
 pub use stores::{CookieStore, MemoryStore, PlainStore, ServerStore, SessionStore};
 #[cfg(feature = "fernet")]

@@ -5,13 +5,13 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Number};
 
 use crate::clock::Clock;
 use crate::config::{CookieConfig, SameSite};
 use crate::cookie::{find_cookie, render_removal, render_set_cookie};
 use crate::error::{Error, ErrorKind};
-use crate::record::{Codec, JsonCodec, Record};
+use crate::record::{Codec, DecodedRecord, JsonCodec, Record};
 use crate::session::{Session, State};
 use crate::stores::{Context, DynStore, SaveRequest, Saved, SessionStore};
 
@@ -112,12 +112,12 @@ impl SessionManager {
         let Some(loaded) = self.inner.store.load(&ctx, value).await? else {
             return Ok(Session::from_state(self.fresh()));
         };
-        let Ok(document) = self.inner.codec.decode(&loaded.record) else {
+        let Ok(record) = self.inner.codec.decode_record(&loaded.record) else {
             tracing::debug!(target: "http_session", "session record does not decode; starting a fresh session");
             return Ok(Session::from_state(self.fresh()));
         };
         Ok(Session::from_state(self.restore(
-            document,
+            record,
             loaded.identity,
             ctx.now,
         )))
@@ -127,19 +127,13 @@ impl SessionManager {
     /// aiohttp-session's rules: `{}` (or anything without a `session`
     /// object) is a new session; a record older than the storage `max_age`
     /// (strictly) loads empty but keeps its identity and `created`.
-    fn restore(&self, document: Value, identity: Option<String>, now: u64) -> State {
+    fn restore(&self, record: DecodedRecord, identity: Option<String>, now: u64) -> State {
         let max_age = self.inner.config.max_age;
-        let Value::Object(mut record) = document else {
-            tracing::debug!(target: "http_session", "session record is not an object; starting a fresh session");
+        let Some(data) = record.session else {
+            tracing::debug!(target: "http_session", "session record has no session object; starting a fresh session");
             return self.fresh();
         };
-        let Some(Value::Object(data)) = record.remove("session") else {
-            return self.fresh();
-        };
-        let created = match record.remove("created") {
-            Some(Value::Number(n)) => Some(n),
-            _ => None,
-        };
+        let created = record.created;
         // age = now - created, or now when created is missing or 0 (a 0 is
         // still kept as `created`, as Python keeps it).
         let age = created

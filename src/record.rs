@@ -3,6 +3,7 @@
 
 use std::io;
 
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Number, Value};
 
@@ -33,6 +34,39 @@ impl Serialize for Record<'_> {
     }
 }
 
+/// A decoded record, owned: what the session manager reads from the bytes a
+/// store returned.
+///
+/// `created` is `None` when the record has no numeric `created`; `session`
+/// is `None` when it has no `session` object (the manager then starts a
+/// fresh session, as it does for a document that is not an object).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DecodedRecord {
+    /// The record's `created` (Unix seconds), when it is a number.
+    pub created: Option<Number>,
+    /// The record's `session` object.
+    pub session: Option<Map<String, Value>>,
+}
+
+impl DecodedRecord {
+    /// Picks `created` and `session` out of a whole decoded document.
+    pub fn from_value(document: Value) -> Self {
+        let Value::Object(mut document) = document else {
+            return Self::default();
+        };
+        Self {
+            created: match document.remove("created") {
+                Some(Value::Number(n)) => Some(n),
+                _ => None,
+            },
+            session: match document.remove("session") {
+                Some(Value::Object(map)) => Some(map),
+                _ => None,
+            },
+        }
+    }
+}
+
 /// Turns a [`Record`] into bytes and bytes back into a JSON value; the
 /// `encoder`/`decoder` pair of aiohttp-session.
 ///
@@ -44,6 +78,12 @@ pub trait Codec: Send + Sync + 'static {
     fn encode(&self, record: &Record<'_>) -> Result<Vec<u8>, Error>;
     /// Decodes bytes written by [`Codec::encode`] (or by aiohttp-session).
     fn decode(&self, bytes: &[u8]) -> Result<Value, Error>;
+    /// Decodes bytes straight into the parts the manager uses. The default
+    /// goes through [`Codec::decode`]; a codec can skip building the whole
+    /// document, as [`JsonCodec`] does.
+    fn decode_record(&self, bytes: &[u8]) -> Result<DecodedRecord, Error> {
+        self.decode(bytes).map(DecodedRecord::from_value)
+    }
 }
 
 /// JSON exactly as Python's `json.dumps` writes it by default: `", "` and
@@ -66,6 +106,114 @@ impl Codec for JsonCodec {
 
     fn decode(&self, bytes: &[u8]) -> Result<Value, Error> {
         serde_json::from_slice(bytes).map_err(|e| Error::with_source(ErrorKind::Value, e))
+    }
+
+    fn decode_record(&self, bytes: &[u8]) -> Result<DecodedRecord, Error> {
+        serde_json::from_slice::<Direct>(bytes)
+            .map(|direct| direct.0)
+            .map_err(|e| Error::with_source(ErrorKind::Value, e))
+    }
+}
+
+/// Deserializes a document straight into a [`DecodedRecord`], with the same
+/// result as [`DecodedRecord::from_value`] on the whole document: other
+/// members are skipped unbuilt, a later duplicate member wins, and a
+/// document that is not an object gives an empty record.
+struct Direct(DecodedRecord);
+
+impl<'de> Deserialize<'de> for Direct {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(DirectVisitor)
+    }
+}
+
+struct DirectVisitor;
+
+impl<'de> Visitor<'de> for DirectVisitor {
+    type Value = Direct;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON document")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Direct, A::Error> {
+        let mut record = DecodedRecord::default();
+        while let Some(key) = map.next_key::<Member>()? {
+            match key {
+                Member::Created => {
+                    record.created = match map.next_value::<Value>()? {
+                        Value::Number(n) => Some(n),
+                        _ => None,
+                    };
+                }
+                Member::Session => {
+                    record.session = match map.next_value::<Value>()? {
+                        Value::Object(m) => Some(m),
+                        _ => None,
+                    };
+                }
+                Member::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Direct(record))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Direct, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Direct(DecodedRecord::default()))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Direct, E> {
+        Ok(Direct(DecodedRecord::default()))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Direct, E> {
+        Ok(Direct(DecodedRecord::default()))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Direct, E> {
+        Ok(Direct(DecodedRecord::default()))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Direct, E> {
+        Ok(Direct(DecodedRecord::default()))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Direct, E> {
+        Ok(Direct(DecodedRecord::default()))
+    }
+
+    fn visit_unit<E>(self) -> Result<Direct, E> {
+        Ok(Direct(DecodedRecord::default()))
+    }
+}
+
+/// The member names of a record, read without allocating.
+enum Member {
+    Created,
+    Session,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Member {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MemberVisitor;
+        impl Visitor<'_> for MemberVisitor {
+            type Value = Member;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E>(self, name: &str) -> Result<Member, E> {
+                Ok(match name {
+                    "created" => Member::Created,
+                    "session" => Member::Session,
+                    _ => Member::Other,
+                })
+            }
+        }
+        deserializer.deserialize_str(MemberVisitor)
     }
 }
 
@@ -266,5 +414,39 @@ mod tests {
         assert_eq!(back["session"]["max"], i64::MAX);
         assert_eq!(back["session"]["umax"], u64::MAX);
         assert_eq!(back["session"]["neg"], i64::MIN);
+    }
+
+    #[test]
+    fn direct_decode_matches_whole_document_decode() {
+        let documents = [
+            r#"{"created": 1700000000, "session": {"a": 1, "b": [1, {"c": null}]}}"#,
+            r#"{"session": {"a": 1}, "created": 1.5}"#,
+            r#"{"created": "soon", "session": {"a": 1}}"#,
+            r#"{"created": 1, "session": [1, 2]}"#,
+            r#"{"created": 1, "session": {"a": 1}, "session": {"b": 2}}"#,
+            r#"{"created": 1, "created": null, "session": {}}"#,
+            r#"{"extra": {"deep": [1, 2, {"x": "y"}]}, "session": {"k": "\u00e9"}}"#,
+            r#"{"created": 0, "session": {"n": 18446744073709551615}}"#,
+            r#"{}"#,
+            r#"[1, {"session": {}}]"#,
+            r#""text""#,
+            "42",
+            "-1",
+            "1.5",
+            "true",
+            "null",
+        ];
+        for text in documents {
+            let direct = JsonCodec.decode_record(text.as_bytes()).unwrap();
+            let whole = DecodedRecord::from_value(JsonCodec.decode(text.as_bytes()).unwrap());
+            assert_eq!(direct, whole, "{text}");
+        }
+        for broken in ["", "{", r#"{"session": }"#, r#"{"created": 1} x"#, "[1,"] {
+            assert!(
+                JsonCodec.decode_record(broken.as_bytes()).is_err(),
+                "{broken}"
+            );
+            assert!(JsonCodec.decode(broken.as_bytes()).is_err(), "{broken}");
+        }
     }
 }
