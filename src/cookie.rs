@@ -104,7 +104,10 @@ fn trim(s: &[u8]) -> &[u8] {
 /// is replaced, so the caller sees a value that will simply fail to open.
 fn unquote(raw: &[u8]) -> String {
     if raw.len() < 2 || raw[0] != b'"' || raw[raw.len() - 1] != b'"' {
-        return String::from_utf8_lossy(raw).into_owned();
+        return match std::str::from_utf8(raw) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(raw).into_owned(),
+        };
     }
     let inner = &raw[1..raw.len() - 1];
     let mut out = Vec::with_capacity(inner.len());

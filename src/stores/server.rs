@@ -40,9 +40,12 @@ pub type KeyFactory = Arc<dyn Fn() -> String + Send + Sync>;
 /// server store so they behave the same). Cookie ids that fail it give a
 /// fresh session.
 pub fn is_valid_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= 250
-        && !key
+    if key.is_empty() || key.len() > 250 {
+        return false;
+    }
+    // The usual key is printable ASCII: one pass over the bytes.
+    key.bytes().all(|b| b.is_ascii_graphic())
+        || !key
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || ('\u{7f}'..='\u{9f}').contains(&c))
 }
@@ -205,6 +208,8 @@ mod tests {
         assert!(!is_valid_key("a b"));
         assert!(!is_valid_key("a\nb"));
         assert!(!is_valid_key("a\u{85}b"));
+        assert!(is_valid_key("AIOHTTP_SESSION_café"));
+        assert!(!is_valid_key("café\u{a0}"));
         assert!(!is_valid_key(&"k".repeat(251)));
         assert!(is_valid_key(&"k".repeat(250)));
     }
