@@ -9,8 +9,8 @@ use http_session::{Session, SessionManager};
 
 use super::routes;
 
-/// The example app: `/bare` never touches the session; every other path
-/// goes through the shared routes.
+/// The example app: `/bare` never touches the session; `GET /incr` has its
+/// own route; every other path goes through the shared routes.
 pub fn app(
     sessions: SessionManager,
 ) -> App<
@@ -29,6 +29,11 @@ pub fn app(
                 .route(web::head().to(bare))
                 .default_service(web::to(method_not_allowed)),
         )
+        .service(
+            web::resource("/incr")
+                .route(web::get().to(incr))
+                .default_service(web::to(handle)),
+        )
         .default_service(web::to(handle))
         .wrap(SessionMiddleware::new(sessions))
 }
@@ -42,6 +47,10 @@ async fn method_not_allowed() -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, "GET,HEAD"))
         .finish()
+}
+
+async fn incr(session: Session) -> HttpResponse {
+    HttpResponse::Ok().json(routes::incr(&session))
 }
 
 async fn handle(session: Session, request: HttpRequest, body: web::Bytes) -> HttpResponse {

@@ -10,13 +10,18 @@ use http_session::{Session, SessionManager};
 
 use super::routes;
 
-/// The example app: `/bare` never touches the session; every other path
-/// goes through the shared routes.
+/// The example app: `/bare` never touches the session; `GET /incr` has its
+/// own route; every other path goes through the shared routes.
 pub fn router(sessions: SessionManager) -> Router {
     Router::new()
         .route("/bare", get(|| async { Json("ok") }))
+        .route("/incr", get(incr).fallback(handle))
         .fallback(handle)
         .layer(SessionLayer::new(sessions))
+}
+
+async fn incr(session: Session) -> Json<serde_json::Value> {
+    Json(routes::incr(&session))
 }
 
 async fn handle(session: Session, method: Method, uri: Uri, body: Bytes) -> Response {

@@ -40,6 +40,15 @@ impl Reply {
     }
 }
 
+/// `GET /incr`: increments `n`. Each server also mounts it as a route of
+/// its own (no generic dispatch on the way), as the load benchmark's peers
+/// do, so W1/W2 compare session work and not the example's router.
+pub fn incr(session: &Session) -> Value {
+    let n = session.get_value("n").and_then(|v| v.as_i64()).unwrap_or(0) + 1;
+    session.insert_value("n", json!(n));
+    json!({ "n": n })
+}
+
 /// Runs the route for `method` and `path` against `session`.
 pub fn dispatch(
     method: &str,
@@ -88,11 +97,7 @@ pub fn dispatch(
             }
             None => Reply::error(400, "key is required"),
         },
-        ("GET", "/incr") => {
-            let n = session.get_value("n").and_then(|v| v.as_i64()).unwrap_or(0) + 1;
-            session.insert_value("n", json!(n));
-            Reply::ok(json!({ "n": n }))
-        }
+        ("GET", "/incr") => Reply::ok(incr(session)),
         ("POST", "/identity") => match param(query, "id") {
             Some(id) => match session.set_new_identity(id) {
                 Ok(()) => {

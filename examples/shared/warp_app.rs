@@ -10,8 +10,8 @@ use warp::{Filter, Rejection};
 
 use super::routes;
 
-/// The example app: `/bare` never touches the session; every other path
-/// goes through the shared routes.
+/// The example app: `/bare` never touches the session; `GET /incr` has its
+/// own route; every other path goes through the shared routes.
 pub fn routes(
     sessions: SessionManager,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
@@ -24,6 +24,10 @@ pub fn routes(
             .or(warp::any().map(method_not_allowed))
             .unify(),
     );
+    // `GET /incr` is a route of its own (no generic dispatch), as in the
+    // other servers. The route is chosen before the session filter, so a
+    // failing store is asked once.
+    let incr = warp::path!("incr").and(warp::get()).map(|| Route::Incr);
     let query = warp::query::raw()
         .map(Some)
         .or(warp::any().map(|| None))
@@ -32,11 +36,21 @@ pub fn routes(
         .and(warp::path::full())
         .and(query)
         .and(warp::body::bytes())
+        .map(Route::Shared);
+    let sessioned = incr
+        .or(shared)
+        .unify()
         .and(session(sessions))
         .map(handle)
         .untuple_one()
         .and_then(with_session);
-    bare.or(shared).unify().recover(recover).unify()
+    bare.or(sessioned).unify().recover(recover).unify()
+}
+
+/// A route that uses the session.
+enum Route {
+    Incr,
+    Shared(Method, FullPath, Option<String>, Bytes),
 }
 
 fn method_not_allowed() -> Response {
@@ -48,22 +62,22 @@ fn method_not_allowed() -> Response {
     clippy::needless_pass_by_value,
     reason = "warp hands a handler its extracted values by value"
 )]
-fn handle(
-    method: Method,
-    path: FullPath,
-    query: Option<String>,
-    body: Bytes,
-    session: Session,
-    commit: SessionCommit,
-) -> (Response, SessionCommit) {
-    let reply = routes::dispatch(
-        method.as_str(),
-        path.as_str(),
-        query.as_deref(),
-        &body,
-        &session,
-    );
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let response = warp::reply::with_status(warp::reply::json(&reply.body), status);
+fn handle(route: Route, session: Session, commit: SessionCommit) -> (Response, SessionCommit) {
+    let (status, body) = match route {
+        Route::Incr => (StatusCode::OK, routes::incr(&session)),
+        Route::Shared(method, path, query, body) => {
+            let reply = routes::dispatch(
+                method.as_str(),
+                path.as_str(),
+                query.as_deref(),
+                &body,
+                &session,
+            );
+            let status =
+                StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, reply.body)
+        }
+    };
+    let response = warp::reply::with_status(warp::reply::json(&body), status);
     (response.into_response(), commit)
 }
