@@ -9,8 +9,10 @@
 #   MEMCHECK=0 benches/load/run.sh                        # skip the RSS check
 #   MEMCHECK=only benches/load/run.sh                     # only the RSS check
 #
-# Workloads, each a warm-up then RUNS runs of DURATION seconds, reported as
-# the median req/s and the median p99 latency:
+# Workloads, run against one server per case: a warm-up of each, then RUNS
+# rounds of DURATION seconds of each (bare, W1, W2 back to back), reported
+# as the median req/s, the median p99 latency and the median of the
+# per-round W1/bare and W2/bare ratios:
 #   bare  GET /bare, which never touches the session
 #   W1    GET /incr without a cookie: a new session on every request
 #   W2    GET /incr with one session's cookie (taken first with curl):
@@ -295,49 +297,74 @@ per_request() {
 
 # --- one case ---------------------------------------------------------------------
 
-# measure CASE WORKLOAD: appends a line to results.tsv: case workload rps
-# p99_ms spread% failed other% store_commands_per_request, where other% is the
-# most CPU (in % of one CPU) that other processes took in any run.
+# measure CASE: runs the three workloads against one server in RUNS rounds
+# (bare, W1, W2 in each), so the W1/bare and W2/bare ratios are taken from
+# runs seconds apart rather than minutes: on a shared machine the speed
+# drifts between minutes more than between seconds. Appends one line per
+# workload to results.tsv: case workload rps p99_ms spread% failed other%
+# store_commands_per_request ratio_to_bare, where rps and p99 are medians
+# over the rounds, other% is the most CPU (in % of one CPU) that other
+# processes took in any run, and ratio_to_bare is the median of the
+# per-round ratios.
 measure() {
-    local case=$1 workload=$2 store=${1#*:} path=/incr cookie="" raw i try
-    local rps=() p99=() other=() requests=0 failed=0 cmds=-
-    local tag=${case/:/-}-$workload
+    local case=$1 store=${1#*:} tag=${1/:/-} cookie i w try raw url base
+    local -A rps=() p99=() other=() requests=() failed=() counts=() ratios=()
     server_command "$case"
     start_server "$tag" "${cmd[@]}"
-    local base=http://127.0.0.1:$port
-    [[ $workload != bare ]] || path=/bare
-    if [[ $workload == W2 ]]; then
-        cookie=$(session_cookie "$base/incr")
-        [[ -n $cookie ]] || die "$case: no session cookie from GET /incr"
-    fi
+    base=http://127.0.0.1:$port
+    cookie=$(session_cookie "$base/incr")
+    [[ -n $cookie ]] || die "$case: no session cookie from GET /incr"
+    workload_url() { if [[ $1 == bare ]]; then echo "$base/bare"; else echo "$base/incr"; fi; }
+    workload_cookie() { if [[ $1 == W2 ]]; then echo "$cookie"; fi; }
     wait_quiet
-    run_wrk "$WARMUP" "$OUT/raw/$tag.warmup.txt" "$base$path" "$cookie"
-    counters_reset "$store"
-    for ((i = 1; i <= RUNS; i++)); do
-        raw=$OUT/raw/$tag.$i.txt
-        for ((try = 0; try <= RETRIES; try++)); do
-            wait_quiet
-            run_wrk "$DURATION" "$raw" "$base$path" "$cookie"
-            (($(wrk_other "$raw") <= 5)) && break
-            cp "$raw" "$raw.polluted$try"
-            ((try == RETRIES)) || log "$case $workload run $i: other processes took $(wrk_other "$raw")% of a CPU; again"
-        done
-        rps+=("$(wrk_rps "$raw")")
-        p99+=("$(wrk_p99_ms "$raw")")
-        requests=$((requests + $(wrk_requests "$raw")))
-        failed=$((failed + $(wrk_failed "$raw")))
-        other+=("$(wrk_other "$raw")")
+    for w in bare W1 W2; do
+        run_wrk "$WARMUP" "$OUT/raw/$tag-$w.warmup.txt" "$(workload_url $w)" "$(workload_cookie $w)"
     done
-    case $store in
-    redis | memcached) cmds=$(per_request "$(counters_read "$store")" "$requests") ;;
-    esac
+    for ((i = 1; i <= RUNS; i++)); do
+        local -A round=()
+        for w in bare W1 W2; do
+            raw=$OUT/raw/$tag-$w.$i.txt
+            counters_reset "$store"
+            for ((try = 0; try <= RETRIES; try++)); do
+                wait_quiet
+                run_wrk "$DURATION" "$raw" "$(workload_url $w)" "$(workload_cookie $w)"
+                (($(wrk_other "$raw") <= 5)) && break
+                cp "$raw" "$raw.polluted$try"
+                ((try == RETRIES)) || log "$case $w round $i: other processes took $(wrk_other "$raw")% of a CPU; again"
+            done
+            round[$w]=$(wrk_rps "$raw")
+            rps[$w]+="${round[$w]} "
+            p99[$w]+="$(wrk_p99_ms "$raw") "
+            other[$w]+="$(wrk_other "$raw") "
+            requests[$w]=$((${requests[$w]:-0} + $(wrk_requests "$raw")))
+            failed[$w]=$((${failed[$w]:-0} + $(wrk_failed "$raw")))
+            counts[$w]+="$(counters_read "$store") "
+        done
+        for w in W1 W2; do
+            ratios[$w]+="$(awk -v a="${round[$w]}" -v b="${round[bare]}" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 0) }') "
+        done
+    done
     stop_server
-    ((failed == 0)) || log "WARNING: $case $workload: $failed failed requests (see $OUT/raw/$tag.*.txt)"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$workload" "$(median "${rps[@]}")" \
-        "$(median "${p99[@]}")" "$(spread "${rps[@]}")" "$failed" "$(printf '%s\n' "${other[@]}" | sort -g | tail -n1)" \
-        "$cmds" >>"$OUT/results.tsv"
-    log "$(printf '%-18s %-4s %10s req/s  p99 %7s ms  (runs: %s; other processes: %s%%)  store cmds/req: %s' \
-        "$case" "$workload" "$(median "${rps[@]}")" "$(median "${p99[@]}")" "${rps[*]}" "${other[*]}" "$cmds")"
+    for w in bare W1 W2; do
+        local cmds=- ratio=-
+        case $store in
+        redis | memcached) cmds=$(per_request "$(sum_counts "${counts[$w]}")" "${requests[$w]}") ;;
+        esac
+        # shellcheck disable=SC2086 # word splitting wanted: the lists hold numbers
+        [[ $w == bare ]] || ratio=$(median ${ratios[$w]})
+        ((${failed[$w]} == 0)) || log "WARNING: $case $w: ${failed[$w]} failed requests (see $OUT/raw/$tag-$w.*.txt)"
+        # shellcheck disable=SC2086
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$w" "$(median ${rps[$w]})" \
+            "$(median ${p99[$w]})" "$(spread ${rps[$w]})" "${failed[$w]}" \
+            "$(printf '%s\n' ${other[$w]} | sort -g | tail -n1)" "$cmds" "$ratio" >>"$OUT/results.tsv"
+        log "$(printf '%-18s %-4s req/s per round: %s (ratio to bare: %s); other processes: %s%%; store cmds/req: %s' \
+            "$case" "$w" "${rps[$w]}" "${ratios[$w]:--}" "${other[$w]}" "$cmds")"
+    done
+}
+
+# A list of "name=count" words summed by name.
+sum_counts() {
+    tr ' ' '\n' <<<"$1" | awk -F= 'NF == 2 { n[$1] += $2 } END { for (k in n) printf "%s=%s ", k, n[k] }'
 }
 
 all_cases() {
@@ -398,26 +425,26 @@ memcheck() {
 report() {
     local tsv=$OUT/results.tsv md=$OUT/results.md
     {
-        echo "### Load (wrk -t1 -c$CONNECTIONS, median of $RUNS x ${DURATION}s; server on CPU $SERVER_CPU, one worker; wrk on CPU $LOAD_CPU)"
+        echo "### Load (wrk -t1 -c$CONNECTIONS, median of $RUNS rounds x ${DURATION}s; server on CPU $SERVER_CPU, one worker; wrk on CPU $LOAD_CPU)"
         echo
         echo "Machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); loadavg at start $loadavg_start, at end $(cut -d' ' -f1-3 /proc/loadavg)."
         echo
         [[ -s $tsv ]] && awk -F'\t' '
-            { key = $1 SUBSEP $2; rps[key] = $3; p99[key] = $4; spr[key] = $5; bad[key] = $6; oth[key] = $7; cmd[key] = $8
+            { key = $1 SUBSEP $2; rps[key] = $3; p99[key] = $4; spr[key] = $5; bad[key] = $6; oth[key] = $7; cmd[key] = $8; rat[key] = $9
               if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
             function cell(c, w) { k = c SUBSEP w; if (!(k in rps)) return "-"
                 return sprintf("%d%s%s%s | %.2f", rps[k], (spr[k] > 10 ? " ±" spr[k] "%" : ""), (oth[k] > 5 ? " (o" oth[k] "%)" : ""),
                     (bad[k] > 0 ? " !" bad[k] " failed" : ""), p99[k]) }
-            function ratio(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
+            function ratio(r) { return (r > 0) ? sprintf("%.2f", r) : "-" }
             END {
                 print "| server | store | bare req/s | p99 ms | W1 req/s | p99 ms | W2 req/s | p99 ms | W1/bare | W2/bare | store cmds/req bare; W1; W2 |"
                 print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
                 for (i = 1; i <= n; i++) { c = order[i]; split(c, fs, ":")
                     cmds = (cmd[c SUBSEP "W1"] == "-" || cmd[c SUBSEP "W1"] == "") ? "" : cmd[c SUBSEP "bare"] "; " cmd[c SUBSEP "W1"] "; " cmd[c SUBSEP "W2"]
                     printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", fs[1], fs[2], cell(c, "bare"), cell(c, "W1"), cell(c, "W2"),
-                        ratio(rps[c SUBSEP "W1"], rps[c SUBSEP "bare"]), ratio(rps[c SUBSEP "W2"], rps[c SUBSEP "bare"]), cmds }
+                        ratio(rat[c SUBSEP "W1"]), ratio(rat[c SUBSEP "W2"]), cmds }
                 print ""
-                print "±N%: the runs spread more than N% around the median. (oN%): in one run other processes took N% of a CPU."
+                print "req/s and p99: medians over the rounds. W1/bare, W2/bare: the median of the per-round ratios (each round runs bare, W1 and W2 back to back against one server). ±N%: the runs spread more than N% around the median. (oN%): in one run other processes took N% of a CPU."
                 print ""
                 print "#### Targets"
                 print ""
@@ -426,8 +453,8 @@ report() {
                 split("axum actix warp", fw, " ")
                 for (i = 1; i <= 3; i++) {
                     f = fw[i]
-                    target("W2/bare " f "+fernet >= 0.85", rps[f ":fernet" SUBSEP "W2"], rps[f ":fernet" SUBSEP "bare"], 0.85)
-                    target("W2/bare " f "+memory >= 0.9", rps[f ":memory" SUBSEP "W2"], rps[f ":memory" SUBSEP "bare"], 0.9)
+                    target("W2/bare " f "+fernet >= 0.85", rat[f ":fernet" SUBSEP "W2"], 1, 0.85)
+                    target("W2/bare " f "+memory >= 0.9", rat[f ":memory" SUBSEP "W2"], 1, 0.9)
                 }
                 split("W1 W2", ws, " ")
                 for (j = 1; j <= 2; j++) { w = ws[j]
@@ -469,9 +496,7 @@ log "output in $OUT"
 : >"$OUT/results.tsv"
 if [[ $MEMCHECK != only ]]; then
     for case in ${CASES:-$(all_cases)}; do
-        for workload in bare W1 W2; do
-            measure "$case" "$workload"
-        done
+        measure "$case"
     done
 fi
 [[ $MEMCHECK == 0 ]] || memcheck
