@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -35,6 +34,12 @@ impl Entry {
     fn is_live(&self, now: Instant) -> bool {
         self.expires.is_none_or(|at| now < at)
     }
+
+    /// [`Entry::is_live`] that reads the clock only for an entry that
+    /// expires.
+    fn is_live_now(&self) -> bool {
+        self.expires.is_none_or(|at| Instant::now() < at)
+    }
 }
 
 struct Map {
@@ -50,10 +55,18 @@ struct Map {
 /// requests whose keys fall in that part, for 1/16 of the work.
 const SHARDS: usize = 16;
 
+/// The shard of `key`: FNV-1a over its bytes. The shard only spreads lock
+/// contention; each shard's map keeps std's keyed, DoS-resistant hash.
+fn shard_of(key: &str) -> usize {
+    let hash = key.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    usize::try_from(hash).unwrap_or(0) % SHARDS
+}
+
 /// The [`KvBackend`] of [`MemoryStore`].
 pub struct MemoryBackend {
     shards: Box<[Mutex<Map>]>,
-    hasher: RandomState,
     sweep_every: Duration,
 }
 
@@ -77,15 +90,13 @@ impl MemoryBackend {
                     })
                 })
                 .collect(),
-            hasher: RandomState::new(),
             sweep_every: every,
         }
     }
 
     /// The locked part of the map that holds `key`.
     fn lock(&self, key: &str) -> MutexGuard<'_, Map> {
-        let index = usize::try_from(self.hasher.hash_one(key) % SHARDS as u64).unwrap_or(0);
-        Self::lock_shard(&self.shards[index])
+        Self::lock_shard(&self.shards[shard_of(key)])
     }
 
     fn lock_shard(shard: &Mutex<Map>) -> MutexGuard<'_, Map> {
@@ -138,10 +149,9 @@ impl MemoryBackend {
 
 impl KvBackend for MemoryBackend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        let now = Instant::now();
         let mut map = self.lock(key);
         match map.entries.get(key) {
-            Some(entry) if entry.is_live(now) => Ok(Some(entry.value.to_vec())),
+            Some(entry) if entry.is_live_now() => Ok(Some(entry.value.to_vec())),
             Some(_) => {
                 map.entries.remove(key);
                 Ok(None)
@@ -151,16 +161,27 @@ impl KvBackend for MemoryBackend {
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Option<u64>) -> Result<(), Error> {
-        let now = Instant::now();
+        // The clock is read only when something can expire: a record with a
+        // TTL, or a sweep that the map's growth asks for.
+        let now = ttl.map(|_| Instant::now());
         let entry = Entry {
             value: value.into(),
-            expires: ttl.map(|secs| now + Duration::from_secs(secs)),
+            // A TTL beyond what `Instant` can hold never expires.
+            expires: now
+                .zip(ttl)
+                .and_then(|(now, secs)| now.checked_add(Duration::from_secs(secs))),
         };
         let mut map = self.lock(key);
-        if now >= map.next_sweep || map.entries.len() >= 2 * map.live_after_sweep + 64 {
-            Self::sweep(&mut map, now, self.sweep_every);
+        let due = now.is_some_and(|now| now >= map.next_sweep);
+        if due || map.entries.len() >= 2 * map.live_after_sweep + 64 {
+            Self::sweep(&mut map, now.unwrap_or_else(Instant::now), self.sweep_every);
         }
-        map.entries.insert(key.to_owned(), entry);
+        // An update keeps the stored key: no new allocation for it.
+        if let Some(slot) = map.entries.get_mut(key) {
+            *slot = entry;
+        } else {
+            map.entries.insert(key.to_owned(), entry);
+        }
         Ok(())
     }
 
@@ -218,5 +239,18 @@ mod tests {
         );
         ready(backend.delete("forever")).unwrap();
         assert!(backend.is_empty());
+    }
+
+    #[test]
+    fn updates_keep_one_record_and_huge_ttls_never_expire() {
+        let backend = MemoryBackend::default();
+        ready(backend.set("k", b"1", None)).unwrap();
+        ready(backend.set("k", b"2", Some(60))).unwrap();
+        assert_eq!(backend.len(), 1);
+        assert_eq!(ready(backend.get("k")).unwrap().as_deref(), Some(&b"2"[..]));
+        assert_eq!(backend.ttl("k"), Some(Some(60)));
+        ready(backend.set("k", b"3", Some(u64::MAX))).unwrap();
+        assert_eq!(backend.ttl("k"), Some(None));
+        assert_eq!(ready(backend.get("k")).unwrap().as_deref(), Some(&b"3"[..]));
     }
 }
