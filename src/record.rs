@@ -140,12 +140,7 @@ impl<'de> Visitor<'de> for DirectVisitor {
         let mut record = DecodedRecord::default();
         while let Some(key) = map.next_key::<Member>()? {
             match key {
-                Member::Created => {
-                    record.created = match map.next_value::<Value>()? {
-                        Value::Number(n) => Some(n),
-                        _ => None,
-                    };
-                }
+                Member::Created => record.created = map.next_value::<Created>()?.0,
                 Member::Session => {
                     record.session = match map.next_value::<Value>()? {
                         Value::Object(m) => Some(m),
@@ -187,6 +182,49 @@ impl<'de> Visitor<'de> for DirectVisitor {
 
     fn visit_unit<E>(self) -> Result<Direct, E> {
         Ok(Direct(DecodedRecord::default()))
+    }
+}
+
+/// A record's `created`: the number, or `None` for any other value (which
+/// is skipped without being built).
+struct Created(Option<Number>);
+
+impl<'de> Deserialize<'de> for Created {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CreatedVisitor;
+        impl<'de> Visitor<'de> for CreatedVisitor {
+            type Value = Created;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Created, E> {
+                Ok(Created(Some(n.into())))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Created, E> {
+                Ok(Created(Some(n.into())))
+            }
+            fn visit_f64<E>(self, n: f64) -> Result<Created, E> {
+                Ok(Created(Number::from_f64(n)))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Created, E> {
+                Ok(Created(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Created, E> {
+                Ok(Created(None))
+            }
+            fn visit_unit<E>(self) -> Result<Created, E> {
+                Ok(Created(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Created, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Created(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Created, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Created(None))
+            }
+        }
+        deserializer.deserialize_any(CreatedVisitor)
     }
 }
 
@@ -425,6 +463,12 @@ mod tests {
             r#"{"created": 1, "session": [1, 2]}"#,
             r#"{"created": 1, "session": {"a": 1}, "session": {"b": 2}}"#,
             r#"{"created": 1, "created": null, "session": {}}"#,
+            r#"{"created": [1, {"a": 2}], "session": {"a": 1}}"#,
+            r#"{"created": {"a": [1]}, "session": {"a": 1}}"#,
+            r#"{"created": true, "session": {"a": 1}}"#,
+            r#"{"created": -5, "session": {"a": 1}}"#,
+            r#"{"created": 1e300, "session": {"a": 1}}"#,
+            r#"{"created": 1700000000.25, "session": {"a": 1}}"#,
             r#"{"extra": {"deep": [1, 2, {"x": "y"}]}, "session": {"k": "\u00e9"}}"#,
             r#"{"created": 0, "session": {"n": 18446744073709551615}}"#,
             r#"{}"#,
