@@ -50,6 +50,13 @@ def main():
         print("|---|---:|")
         for key in sorted(k for k in t if k.startswith(f"primitive/{size}/")):
             print(f"| {key.split('/', 2)[2]} | {t[key]:.0f} |")
+    rows = sorted(k for k in t if k.startswith("request/"))
+    if rows:
+        print("\n### One request's session work (request/*)\n")
+        print("| request | ns |")
+        print("|---|---:|")
+        for key in rows:
+            print(f"| {key.split('/', 1)[1]} | {t[key]:.0f} |")
 
 
 if __name__ == "__main__":

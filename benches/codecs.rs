@@ -13,7 +13,10 @@
     reason = "benchmarks"
 )]
 
+use std::future::Future;
 use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context as TaskContext, Poll, Waker};
 
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyIvInit};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
@@ -23,7 +26,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use crypto_secretbox::aead::{AeadInPlace, KeyInit};
 use crypto_secretbox::{Nonce, XSalsa20Poly1305};
 use hmac::{Hmac, Mac};
-use http_session::stores::{Fernet, FernetKey, NaCl, NaClKey, Plain, Sealer};
+use http_session::stores::{
+    Fernet, FernetKey, FernetStore, NaCl, NaClKey, NaClStore, Plain, Sealer,
+};
 use http_session::{
     render_set_cookie, Codec, CookieConfig, JsonCodec, MemoryStore, Record, SessionManager,
 };
@@ -132,6 +137,57 @@ fn codecs(c: &mut Criterion) {
     }
 }
 
+/// Polls a future that never waits (every store used here answers at once).
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    match pin!(future).poll(&mut cx) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the future waited"),
+    }
+}
+
+/// The session work of one load-benchmark request (`GET /incr`), without
+/// the network and the framework: find the cookie, load, read `n`, write
+/// `n + 1`, save, render `Set-Cookie`. W1 has no cookie (a new session), W2
+/// the cookie of an existing one. Set against the cost of a `/bare` request
+/// in the load benchmark, these rows give the W1/bare and W2/bare the
+/// library allows.
+fn requests(c: &mut Criterion) {
+    let fernet_key = FernetKey::from_bytes(&[7; 32]).unwrap();
+    let nacl_key = NaClKey::from_bytes(&[9; 32]).unwrap();
+    let managers = [
+        ("memory", SessionManager::new(MemoryStore::memory())),
+        (
+            "fernet",
+            SessionManager::new(FernetStore::fernet(&fernet_key)),
+        ),
+        ("nacl", SessionManager::new(NaClStore::nacl(&nacl_key))),
+    ];
+    let incr = |manager: &SessionManager, header: Option<&[u8]>| {
+        let lazy = manager.start(header);
+        let session = ready(lazy.get()).unwrap();
+        let n = session.get_value("n").and_then(|v| v.as_i64()).unwrap_or(0) + 1;
+        session.insert_value("n", json!(n));
+        ready(lazy.finish()).unwrap().unwrap()
+    };
+    let mut g = c.benchmark_group("request");
+    for (name, manager) in &managers {
+        g.bench_function(format!("{name}_w1"), |b| b.iter(|| incr(manager, None)));
+        let set_cookie = incr(manager, None);
+        let pair = set_cookie
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        g.bench_function(format!("{name}_w2"), |b| {
+            b.iter(|| incr(manager, Some(black_box(pair.as_bytes()))));
+        });
+    }
+    g.finish();
+}
+
 type HmacSha256 = Hmac<Sha256>;
 
 fn primitives(c: &mut Criterion) {
@@ -235,5 +291,5 @@ fn primitives(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, codecs, primitives);
+criterion_group!(benches, codecs, primitives, requests);
 criterion_main!(benches);
