@@ -3,7 +3,7 @@
 
 use std::io;
 
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Number, Value};
 
@@ -115,15 +115,16 @@ impl Codec for JsonCodec {
     }
 }
 
-/// Deserializes a document straight into a [`DecodedRecord`], with the same
+/// Deserializes an object straight into a [`DecodedRecord`], with the same
 /// result as [`DecodedRecord::from_value`] on the whole document: other
-/// members are skipped unbuilt, a later duplicate member wins, and a
-/// document that is not an object gives an empty record.
+/// members are skipped unbuilt and a later duplicate member wins. A
+/// document that is not an object is an error here (an empty record there);
+/// the manager starts a fresh session for either.
 struct Direct(DecodedRecord);
 
 impl<'de> Deserialize<'de> for Direct {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(DirectVisitor)
+        deserializer.deserialize_map(DirectVisitor)
     }
 }
 
@@ -133,14 +134,19 @@ impl<'de> Visitor<'de> for DirectVisitor {
     type Value = Direct;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON document")
+        f.write_str("a JSON object")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Direct, A::Error> {
         let mut record = DecodedRecord::default();
         while let Some(key) = map.next_key::<Member>()? {
             match key {
-                Member::Created => record.created = map.next_value::<Created>()?.0,
+                Member::Created => {
+                    record.created = match map.next_value::<Value>()? {
+                        Value::Number(n) => Some(n),
+                        _ => None,
+                    };
+                }
                 Member::Session => {
                     record.session = match map.next_value::<Value>()? {
                         Value::Object(m) => Some(m),
@@ -153,78 +159,6 @@ impl<'de> Visitor<'de> for DirectVisitor {
             }
         }
         Ok(Direct(record))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Direct, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Direct(DecodedRecord::default()))
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Direct, E> {
-        Ok(Direct(DecodedRecord::default()))
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Direct, E> {
-        Ok(Direct(DecodedRecord::default()))
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Direct, E> {
-        Ok(Direct(DecodedRecord::default()))
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Direct, E> {
-        Ok(Direct(DecodedRecord::default()))
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Direct, E> {
-        Ok(Direct(DecodedRecord::default()))
-    }
-
-    fn visit_unit<E>(self) -> Result<Direct, E> {
-        Ok(Direct(DecodedRecord::default()))
-    }
-}
-
-/// A record's `created`: the number, or `None` for any other value (which
-/// is skipped without being built).
-struct Created(Option<Number>);
-
-impl<'de> Deserialize<'de> for Created {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct CreatedVisitor;
-        impl<'de> Visitor<'de> for CreatedVisitor {
-            type Value = Created;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_i64<E>(self, n: i64) -> Result<Created, E> {
-                Ok(Created(Some(n.into())))
-            }
-            fn visit_u64<E>(self, n: u64) -> Result<Created, E> {
-                Ok(Created(Some(n.into())))
-            }
-            fn visit_f64<E>(self, n: f64) -> Result<Created, E> {
-                Ok(Created(Number::from_f64(n)))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Created, E> {
-                Ok(Created(None))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Created, E> {
-                Ok(Created(None))
-            }
-            fn visit_unit<E>(self) -> Result<Created, E> {
-                Ok(Created(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Created, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Created(None))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Created, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Created(None))
-            }
-        }
-        deserializer.deserialize_any(CreatedVisitor)
     }
 }
 
@@ -472,18 +406,25 @@ mod tests {
             r#"{"extra": {"deep": [1, 2, {"x": "y"}]}, "session": {"k": "\u00e9"}}"#,
             r#"{"created": 0, "session": {"n": 18446744073709551615}}"#,
             r#"{}"#,
-            r#"[1, {"session": {}}]"#,
-            r#""text""#,
-            "42",
-            "-1",
-            "1.5",
-            "true",
-            "null",
         ];
         for text in documents {
             let direct = JsonCodec.decode_record(text.as_bytes()).unwrap();
             let whole = DecodedRecord::from_value(JsonCodec.decode(text.as_bytes()).unwrap());
             assert_eq!(direct, whole, "{text}");
+        }
+        // Valid JSON that is not an object: no record either way (an error
+        // here, an empty record from the whole document).
+        for text in [
+            r#"[1, {"session": {}}]"#,
+            r#""text""#,
+            "42",
+            "1.5",
+            "true",
+            "null",
+        ] {
+            assert!(JsonCodec.decode_record(text.as_bytes()).is_err(), "{text}");
+            let whole = DecodedRecord::from_value(JsonCodec.decode(text.as_bytes()).unwrap());
+            assert_eq!(whole, DecodedRecord::default(), "{text}");
         }
         for broken in ["", "{", r#"{"session": }"#, r#"{"created": 1} x"#, "[1,"] {
             assert!(
