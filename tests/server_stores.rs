@@ -115,6 +115,44 @@ async fn new_session(manager: &SessionManager) -> String {
     .cookie()
 }
 
+/// `n` concurrent tasks, each making a session and reading it back.
+async fn concurrent_sessions(manager: &SessionManager, n: usize) {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let manager = manager.clone();
+            tokio::spawn(async move {
+                let cookie = new_session(&manager).await;
+                request(&manager, Some(&cookie), |s| assert_eq!(read_n(s), Some(1)))
+                    .await
+                    .unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+/// A store whose server was never up: untouched requests still pass, a
+/// session write is a quick 503 whose message names the kind only (the
+/// cause is in the source chain).
+async fn check_down_from_the_start(manager: &SessionManager) {
+    untouched(manager, Some("0123456789abcdef0123456789abcdef"))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let err = request(manager, None, |s| {
+        s.insert("n", 1).unwrap();
+    })
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(err.status(), 503);
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert_eq!(err.to_string(), "session store unavailable");
+    assert!(std::error::Error::source(&err).is_some());
+}
+
 /// Checks the record layout aiohttp-session writes and reads, through a
 /// store whose raw values `raw_get` returns.
 async fn check_record_layout<S, F, Fut>(store: S, raw_get: F)
@@ -814,20 +852,7 @@ mod redis {
             .unwrap();
         new_session(&manager).await;
         let before = counter.snapshot().await;
-        let tasks: Vec<_> = (0..32)
-            .map(|_| {
-                let manager = manager.clone();
-                tokio::spawn(async move {
-                    let cookie = new_session(&manager).await;
-                    request(&manager, Some(&cookie), |s| assert_eq!(read_n(s), Some(1)))
-                        .await
-                        .unwrap();
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
+        concurrent_sessions(&manager, 32).await;
         let counts = counter.snapshot().await.since(&before);
         assert_eq!(counts, Counts::new(32, 32, 0));
     }
@@ -863,22 +888,7 @@ mod redis {
     async fn server_down_from_the_start() {
         let port = free_port();
         let store = RedisStore::redis(&format!("redis://127.0.0.1:{port}/")).unwrap();
-        let manager = SessionManager::new(store);
-        untouched(&manager, Some("0123456789abcdef0123456789abcdef"))
-            .await
-            .unwrap();
-        let start = Instant::now();
-        let err = request(&manager, None, |s| {
-            s.insert("n", 1).unwrap();
-        })
-        .await
-        .err()
-        .unwrap();
-        assert_eq!(err.status(), 503);
-        assert!(start.elapsed() < Duration::from_secs(3));
-        // The message names the kind only; the cause is in the source chain.
-        assert_eq!(err.to_string(), "session store unavailable");
-        assert!(std::error::Error::source(&err).is_some());
+        check_down_from_the_start(&SessionManager::new(store)).await;
     }
 
     #[test]
@@ -1202,20 +1212,7 @@ mod memcached {
         .build()
         .unwrap();
         let before = counter.snapshot().await;
-        let tasks: Vec<_> = (0..32)
-            .map(|_| {
-                let manager = manager.clone();
-                tokio::spawn(async move {
-                    let cookie = new_session(&manager).await;
-                    request(&manager, Some(&cookie), |s| assert_eq!(read_n(s), Some(1)))
-                        .await
-                        .unwrap();
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
+        concurrent_sessions(&manager, 32).await;
         let counts = counter.snapshot().await.since(&before);
         assert_eq!(counts.get, 32);
         assert_eq!(counts.set, 32);
@@ -1244,19 +1241,7 @@ mod memcached {
     #[tokio::test]
     async fn server_down_from_the_start() {
         let port = free_port();
-        let manager = SessionManager::new(MemcachedStore::memcached(format!("127.0.0.1:{port}")));
-        untouched(&manager, Some("0123456789abcdef0123456789abcdef"))
-            .await
-            .unwrap();
-        let start = Instant::now();
-        let err = request(&manager, None, |s| {
-            s.insert("n", 1).unwrap();
-        })
-        .await
-        .err()
-        .unwrap();
-        assert_eq!(err.status(), 503);
-        assert!(start.elapsed() < Duration::from_secs(3));
-        assert_eq!(err.to_string(), "session store unavailable");
+        let store = MemcachedStore::memcached(format!("127.0.0.1:{port}"));
+        check_down_from_the_start(&SessionManager::new(store)).await;
     }
 }
