@@ -418,6 +418,24 @@ impl OwnServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// A manager (max_age 600) over this server, with `timeout` per store
+    /// command.
+    fn manager(&self, timeout: Duration) -> SessionManager {
+        let builder = match self.kind {
+            #[cfg(feature = "redis")]
+            Kind::Redis => SessionManager::builder(http_session::stores::RedisStore::new(
+                http_session::stores::RedisBackend::from_url(&self.url())
+                    .unwrap()
+                    .timeout(timeout),
+            )),
+            #[cfg(feature = "memcached")]
+            Kind::Memcached => SessionManager::builder(http_session::stores::MemcachedStore::new(
+                http_session::stores::MemcachedBackend::new(self.address()).timeout(timeout),
+            )),
+        };
+        builder.max_age(600).build().unwrap()
+    }
+
     async fn spawn(&mut self) {
         assert!(self.child.is_none());
         let port = self.port.to_string();
@@ -861,12 +879,7 @@ mod redis {
     async fn outage_gives_503_and_recovers() {
         let mut server = OwnServer::start(Kind::Redis).await;
         let timeout = Duration::from_secs(1);
-        let store = RedisStore::new(
-            RedisBackend::from_url(&server.url())
-                .unwrap()
-                .timeout(timeout),
-        );
-        let manager = SessionManager::builder(store).max_age(600).build().unwrap();
+        let manager = server.manager(timeout);
         check_outage("redis", &mut server, &manager, timeout).await;
         check_quiet_restart("redis", &mut server, &manager).await;
     }
@@ -875,12 +888,7 @@ mod redis {
     async fn frozen_server_times_out_and_recovers() {
         let mut server = OwnServer::start(Kind::Redis).await;
         let timeout = Duration::from_millis(500);
-        let store = RedisStore::new(
-            RedisBackend::from_url(&server.url())
-                .unwrap()
-                .timeout(timeout),
-        );
-        let manager = SessionManager::builder(store).max_age(600).build().unwrap();
+        let manager = server.manager(timeout);
         check_frozen("redis", &mut server, &manager, timeout).await;
     }
 
@@ -1223,8 +1231,7 @@ mod memcached {
     async fn outage_gives_503_and_recovers() {
         let mut server = OwnServer::start(Kind::Memcached).await;
         let timeout = Duration::from_secs(1);
-        let store = MemcachedStore::new(MemcachedBackend::new(server.address()).timeout(timeout));
-        let manager = SessionManager::builder(store).max_age(600).build().unwrap();
+        let manager = server.manager(timeout);
         check_outage("memcached", &mut server, &manager, timeout).await;
         check_quiet_restart("memcached", &mut server, &manager).await;
     }
@@ -1233,8 +1240,7 @@ mod memcached {
     async fn frozen_server_times_out_and_recovers() {
         let mut server = OwnServer::start(Kind::Memcached).await;
         let timeout = Duration::from_millis(500);
-        let store = MemcachedStore::new(MemcachedBackend::new(server.address()).timeout(timeout));
-        let manager = SessionManager::builder(store).max_age(600).build().unwrap();
+        let manager = server.manager(timeout);
         check_frozen("memcached", &mut server, &manager, timeout).await;
     }
 
