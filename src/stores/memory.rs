@@ -163,13 +163,17 @@ impl KvBackend for MemoryBackend {
     async fn set(&self, key: &str, value: &[u8], ttl: Option<u64>) -> Result<(), Error> {
         // The clock is read only when something can expire: a record with a
         // TTL, or a sweep that the map's growth asks for.
-        let now = ttl.map(|_| Instant::now());
+        let (now, expires) = match ttl {
+            Some(secs) => {
+                let now = Instant::now();
+                // A TTL beyond what `Instant` can hold never expires.
+                (Some(now), now.checked_add(Duration::from_secs(secs)))
+            }
+            None => (None, None),
+        };
         let entry = Entry {
             value: value.into(),
-            // A TTL beyond what `Instant` can hold never expires.
-            expires: now
-                .zip(ttl)
-                .and_then(|(now, secs)| now.checked_add(Duration::from_secs(secs))),
+            expires,
         };
         let mut map = self.lock(key);
         let due = now.is_some_and(|now| now >= map.next_sweep);
