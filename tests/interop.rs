@@ -100,14 +100,10 @@ impl Storage {
     ];
 
     fn from_name(name: &str) -> Self {
-        match name {
-            "simple" => Storage::Simple,
-            "fernet" => Storage::Fernet,
-            "nacl" => Storage::NaCl,
-            "redis" => Storage::Redis,
-            "memcached" => Storage::Memcached,
-            other => panic!("unknown storage {other}"),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|storage| storage.name() == name)
+            .unwrap_or_else(|| panic!("unknown storage {name}"))
     }
 
     fn name(self) -> &'static str {

@@ -165,6 +165,14 @@ def meta(session):
 routes = web.RouteTableDef()
 
 
+async def json_object(request):
+    """The request's JSON body, which must be an object (400 otherwise)."""
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object")
+    return body
+
+
 @routes.get("/get")
 async def get_(request):
     session = await get_session(request)
@@ -173,9 +181,7 @@ async def get_(request):
 
 @routes.post("/set")
 async def set_(request):
-    body = await request.json()
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="body must be a JSON object")
+    body = await json_object(request)
     session = await get_session(request)
     for k, v in body.items():
         session[k] = v
@@ -252,9 +258,7 @@ async def identity(request):
 
 @routes.post("/clear_set")
 async def clear_set(request):
-    body = await request.json()
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="body must be a JSON object")
+    body = await json_object(request)
     session = await get_session(request)
     session.invalidate()
     for k, v in body.items():
