@@ -165,6 +165,14 @@ def meta(session):
 routes = web.RouteTableDef()
 
 
+def required_query(request, name):
+    """A query parameter the route needs (400 when it is missing)."""
+    value = request.query.get(name)
+    if value is None:
+        raise web.HTTPBadRequest(text=f"{name} is required")
+    return value
+
+
 async def json_object(request):
     """The request's JSON body, which must be an object (400 otherwise)."""
     body = await request.json()
@@ -233,9 +241,7 @@ async def touch(request):
 
 @routes.post("/del")
 async def del_(request):
-    key = request.query.get("key")
-    if key is None:
-        raise web.HTTPBadRequest(text="key is required")
+    key = required_query(request, "key")
     session = await get_session(request)
     if key in session:
         del session[key]
@@ -244,9 +250,7 @@ async def del_(request):
 
 @routes.post("/identity")
 async def identity(request):
-    new_id = request.query.get("id")
-    if new_id is None:
-        raise web.HTTPBadRequest(text="id is required")
+    new_id = required_query(request, "id")
     session = await get_session(request)
     try:
         session.set_new_identity(new_id)
