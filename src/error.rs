@@ -32,6 +32,17 @@ pub enum ErrorKind {
     Config,
     /// The session middleware is not installed for this route.
     MissingMiddleware,
+    /// Strict mode: another request changed a key this request read, after
+    /// this request loaded the session, so this request's changes were not
+    /// saved. Answered with `409 Conflict`; the request can be retried as it
+    /// is (it will see the other request's write). See
+    /// [`SessionManagerBuilder::strict`](crate::SessionManagerBuilder::strict).
+    Conflict,
+    /// The session record kept changing under this request's save: the
+    /// compare-and-set lost to other writers of the same session more times
+    /// than the retry bound allows. Answered with `503 Service Unavailable`;
+    /// retrying later is safe.
+    Busy,
 }
 
 /// The error type of this crate.
@@ -87,12 +98,23 @@ impl Error {
     }
 
     /// The HTTP status an adapter answers with when this error ends a
-    /// request: 503 when the store is unavailable, 500 otherwise.
+    /// request: 503 when the store is unavailable or busy, 409 for a
+    /// strict-mode conflict, 500 otherwise.
     pub fn status(&self) -> http::StatusCode {
         match self.kind {
-            ErrorKind::Unavailable => http::StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Unavailable | ErrorKind::Busy => http::StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Conflict => http::StatusCode::CONFLICT,
             _ => http::StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+
+    /// Whether the same request may succeed if sent again: the store was
+    /// unreachable or busy, or (strict mode) another request won a conflict.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::Unavailable | ErrorKind::Busy | ErrorKind::Conflict
+        )
     }
 
     /// Logs this error with its cause chain and returns the status and an
@@ -100,15 +122,25 @@ impl Error {
     /// carries internal detail.
     pub fn to_response_parts(&self) -> (http::StatusCode, &'static str) {
         let status = self.status();
-        tracing::error!(
-            target: "http_session",
-            error = %self,
-            cause = %SourceChain(self),
-            status = status.as_u16(),
-            "session error answered with an opaque response"
-        );
+        if self.kind == ErrorKind::Conflict {
+            // An expected outcome of strict mode, not a failure.
+            tracing::info!(
+                target: "http_session",
+                status = status.as_u16(),
+                "session conflict answered with 409"
+            );
+        } else {
+            tracing::error!(
+                target: "http_session",
+                error = %self,
+                cause = %SourceChain(self),
+                status = status.as_u16(),
+                "session error answered with an opaque response"
+            );
+        }
         let body = match self.kind {
-            ErrorKind::Unavailable => "Service Unavailable",
+            ErrorKind::Unavailable | ErrorKind::Busy => "Service Unavailable",
+            ErrorKind::Conflict => "Conflict",
             _ => "Internal Server Error",
         };
         (status, body)
@@ -149,6 +181,8 @@ impl fmt::Display for Error {
             ErrorKind::Value => "session value conversion failed",
             ErrorKind::Config => "invalid session configuration",
             ErrorKind::MissingMiddleware => "session middleware is not installed",
+            ErrorKind::Conflict => "session changed by a concurrent request",
+            ErrorKind::Busy => "session store busy: too many concurrent writers",
         };
         f.write_str(text)?;
         if let Some(detail) = &self.detail {

@@ -42,7 +42,7 @@
 //! | `fernet`  | [`FernetStore`]: Fernet-encrypted cookies |
 //! | `nacl`    | [`NaClStore`]: NaCl secretbox cookies |
 //! | `redis`   | [`RedisStore`]: sessions in Redis (`deadpool-redis`) |
-//! | `memcached` | [`MemcachedStore`]: sessions in memcached (`memcache-async`) |
+//! | `memcached` | [`MemcachedStore`]: sessions in memcached (its text protocol, over tokio) |
 //!
 //! # Choosing a store
 //!
@@ -52,7 +52,42 @@
 //!   until its age passes `max_age`.
 //! - [`MemoryStore`] keeps sessions in this process: fast, revocable, lost
 //!   on restart and not shared between processes.
+//! - [`RedisStore`] and [`MemcachedStore`] share sessions between processes
+//!   (and with Python services on aiohttp-session).
 //! - [`PlainStore`] is for tests: the client can read and forge it.
+//!
+//! ## Parallel requests of one session
+//!
+//! Browsers send requests of one session in parallel (tabs, polling, assets
+//! behind the session layer). Server stores merge each save into the record
+//! as the store holds it at that moment, under a compare-and-set, so that
+//! parallel requests do not undo each other:
+//!
+//! - keys a request did not write keep what other requests wrote; for a key
+//!   two requests wrote, the later save wins;
+//! - a record deleted by logout, [`Session::renew`], [`Session::invalidate`]
+//!   or expiry is never written back by a request that loaded it before:
+//!   that request's changes are dropped (with a `tracing` event) and its
+//!   client gets the removal cookie;
+//! - in [strict mode](SessionManagerBuilder::strict), a save is refused with
+//!   `409 Conflict` ([`ErrorKind::Conflict`]) when another request changed a
+//!   key this one read, so a read-modify-write (a counter, a cart) never
+//!   loses an update;
+//! - a save that keeps losing to other writers is retried a bounded number
+//!   of times and then answered with `503` ([`ErrorKind::Busy`]).
+//!
+//! The common case costs what an unconditional write costs: one read at load
+//! and one compare-and-set at save (Redis: `GET` and one script call;
+//! memcached: `gets` and `cas`). Saves of one session within one process
+//! take turns, so they lose only to other processes.
+//!
+//! Cookie stores hold the session in the client's cookie: there is no
+//! stored record to merge into, and each response carries the whole session.
+//! When parallel requests of one session change it, the browser keeps the
+//! cookie of the response it received last, and the changes of the others
+//! are lost; a logout races the same way. Keep session writes on cookie
+//! stores to requests that do not run in parallel (login, logout, a form
+//! post), or use a server store.
 //!
 //! # Security notes
 //!

@@ -3,6 +3,7 @@
 //! changed, and render the one `Set-Cookie` header.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Map, Number};
@@ -41,6 +42,7 @@ struct Inner {
     codec: Box<dyn Codec>,
     store: Box<dyn DynStore>,
     clock: Clock,
+    strict: bool,
 }
 
 impl SessionManager {
@@ -52,6 +54,7 @@ impl SessionManager {
                 codec: Box::new(JsonCodec),
                 store: Box::new(store),
                 clock: Clock::system(),
+                strict: false,
             }),
         }
     }
@@ -63,6 +66,7 @@ impl SessionManager {
             config: CookieConfig::default(),
             codec: Box::new(JsonCodec),
             clock: Clock::system(),
+            strict: false,
         }
     }
 
@@ -98,6 +102,7 @@ impl SessionManager {
                 manager: self.clone(),
                 cookie,
                 session: Mutex::new(None),
+                finished: AtomicBool::new(false),
             }),
         }
     }
@@ -112,15 +117,15 @@ impl SessionManager {
         let Some(loaded) = self.inner.store.load(&ctx, value).await? else {
             return Ok(Session::from_state(self.fresh()));
         };
-        let Ok(record) = self.inner.codec.decode_record(&loaded.record) else {
+        let Ok(record) = self.inner.codec.decode_record(&loaded.record.value) else {
             tracing::debug!(target: "http_session", "session record does not decode; starting a fresh session");
             return Ok(Session::from_state(self.fresh()));
         };
-        Ok(Session::from_state(self.restore(
-            record,
-            loaded.identity,
-            ctx.now,
-        )))
+        let mut state = self.restore(record, loaded.identity, ctx.now);
+        if state.identity.is_some() {
+            state.origin = Some(loaded.record);
+        }
+        Ok(Session::from_state(state))
     }
 
     /// Rebuilds the session state from a decoded record, with
@@ -150,29 +155,30 @@ impl SessionManager {
             created: created.unwrap_or_else(|| Number::from(now)),
             identity,
             new: false,
-            changed: false,
-            max_age,
-            discarded: Vec::new(),
-            default_max_age: max_age,
-            clock: self.inner.clock.clone(),
+            ..self.fresh()
         }
     }
 
     fn fresh(&self) -> State {
-        State::fresh(self.inner.config.max_age, self.inner.clock.clone())
+        State::fresh(
+            self.inner.config.max_age,
+            self.inner.clock.clone(),
+            self.inner.strict,
+        )
     }
 
     fn context(&self) -> Context<'_> {
         Context {
             config: &self.inner.config,
             now: self.inner.clock.now(),
+            codec: &*self.inner.codec,
         }
     }
 
     /// Saves `session` if it changed, returning the `Set-Cookie` value.
     async fn save(&self, session: &Session) -> Result<Option<http::HeaderValue>, Error> {
-        let (record, identity, discarded, empty, max_age) = {
-            let state = session.lock();
+        let (record, identity, discarded, empty, max_age, origin, changes) = {
+            let mut state = session.lock();
             if !state.changed {
                 return Ok(None);
             }
@@ -183,9 +189,11 @@ impl SessionManager {
             (
                 record,
                 state.identity.clone(),
-                state.discarded.clone(),
+                std::mem::take(&mut state.discarded),
                 state.data.is_empty(),
                 state.max_age,
+                state.origin.take(),
+                state.changes_for_save(),
             )
         };
         let ctx = self.context();
@@ -201,6 +209,8 @@ impl SessionManager {
                     record: &record,
                     empty,
                     ttl: max_age,
+                    origin: origin.as_ref(),
+                    changes: &changes,
                 },
             )
             .await?;
@@ -230,6 +240,7 @@ pub struct SessionManagerBuilder {
     config: CookieConfig,
     codec: Box<dyn Codec>,
     clock: Clock,
+    strict: bool,
 }
 
 impl SessionManagerBuilder {
@@ -299,6 +310,25 @@ impl SessionManagerBuilder {
         self
     }
 
+    /// Strict mode for read-modify-write (default off; server stores).
+    ///
+    /// A server store always merges a save into the record as it holds it
+    /// at that moment: keys this request did not write keep what concurrent
+    /// requests of the same session wrote, and for a key two requests wrote
+    /// the later save wins. In strict mode a save is also refused when
+    /// another request changed a key that this request *read* (with
+    /// [`get`](crate::Session::get), `get_value`, `contains_key`, `remove`;
+    /// `to_map`, `keys`, `len`, `is_empty` and `update` read every key)
+    /// after this request loaded the session: the request is answered with
+    /// `409 Conflict` ([`ErrorKind::Conflict`]) and nothing of it is saved,
+    /// so an increment is never lost. Cookie stores hold the session in the
+    /// client's cookie and have nothing to merge: the option changes nothing
+    /// for them.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
     /// Checks the options and builds the manager.
     pub fn build(self) -> Result<SessionManager, Error> {
         self.config.validate()?;
@@ -308,6 +338,7 @@ impl SessionManagerBuilder {
                 codec: self.codec,
                 store: self.store,
                 clock: self.clock,
+                strict: self.strict,
             }),
         })
     }
@@ -335,6 +366,7 @@ struct LazyInner {
     manager: SessionManager,
     cookie: Option<String>,
     session: Mutex<Option<Session>>,
+    finished: AtomicBool,
 }
 
 impl LazySession {
@@ -371,9 +403,16 @@ impl LazySession {
     /// Ends the request: saves the session if it was loaded and changed,
     /// and returns the `Set-Cookie` header value to append, if any.
     ///
-    /// Errors are store failures and oversized cookies; adapters answer
-    /// them with [`Error::to_response_parts`].
+    /// Errors are store failures, strict-mode conflicts and oversized
+    /// cookies; adapters answer them with [`Error::to_response_parts`].
+    ///
+    /// Only the first call saves: later calls (on this value or a clone)
+    /// return `Ok(None)`, write nothing and mint no second id. Changes made
+    /// to the session after the first call are not saved.
     pub async fn finish(&self) -> Result<Option<http::HeaderValue>, Error> {
+        if self.inner.finished.swap(true, Ordering::AcqRel) {
+            return Ok(None);
+        }
         let Some(session) = self.loaded() else {
             return Ok(None);
         };

@@ -9,6 +9,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
+use crate::stores::{Changes, ReadSet, Stored};
 
 /// A client's session: a JSON map plus aiohttp-session's attributes
 /// (`created`, `identity`, `new`, per-session `max_age`).
@@ -53,10 +54,20 @@ pub(crate) struct State {
     /// The storage-wide max_age, restored by [`Session::renew`].
     pub(crate) default_max_age: Option<u64>,
     pub(crate) clock: Clock,
+    /// Keys this request set or removed, first write first (not kept once
+    /// the map was replaced as a whole: then all of it is written).
+    pub(crate) written: Vec<String>,
+    /// The map was replaced as a whole (`clear`, `invalidate`, `renew`).
+    pub(crate) replaced: bool,
+    /// Keys read, tracked in strict mode only.
+    pub(crate) reads: Option<ReadSet>,
+    /// The record as loaded under `identity` (bytes and version), which a
+    /// server store's compare-and-set expects to find at save time.
+    pub(crate) origin: Option<Stored>,
 }
 
 impl State {
-    pub(crate) fn fresh(max_age: Option<u64>, clock: Clock) -> Self {
+    pub(crate) fn fresh(max_age: Option<u64>, clock: Clock, strict: bool) -> Self {
         Self {
             data: Map::new(),
             created: Number::from(clock.now()),
@@ -67,6 +78,10 @@ impl State {
             discarded: Vec::new(),
             default_max_age: max_age,
             clock,
+            written: Vec::new(),
+            replaced: false,
+            reads: strict.then(|| ReadSet::Keys(Vec::new())),
+            origin: None,
         }
     }
 
@@ -75,9 +90,54 @@ impl State {
         self.created = Number::from(self.clock.now());
     }
 
+    /// Records a write of `key` (set or removed); its final value is read
+    /// from the map at save time.
+    fn wrote(&mut self, key: &str) {
+        if !self.replaced && !self.written.iter().any(|k| k == key) {
+            self.written.push(key.to_owned());
+        }
+    }
+
+    /// Records a read of `key` (strict mode only).
+    fn read(&mut self, key: &str) {
+        if let Some(ReadSet::Keys(keys)) = &mut self.reads {
+            if !keys.iter().any(|k| k == key) {
+                keys.push(key.to_owned());
+            }
+        }
+    }
+
+    /// Records a read of the whole map (strict mode only).
+    fn read_all(&mut self) {
+        if let Some(reads) = &mut self.reads {
+            *reads = ReadSet::All;
+        }
+    }
+
+    /// The map is replaced as a whole: the merge keeps nothing of the
+    /// stored record.
+    fn replace_all(&mut self) {
+        self.replaced = true;
+        self.written.clear();
+    }
+
     fn drop_identity(&mut self) {
+        self.origin = None;
         if let Some(identity) = self.identity.take() {
             self.discarded.push(identity);
+        }
+    }
+
+    /// The change log with each written key's final value, for the save.
+    pub(crate) fn changes_for_save(&self) -> Changes {
+        Changes {
+            writes: self
+                .written
+                .iter()
+                .map(|key| (key.clone(), self.data.get(key).cloned()))
+                .collect(),
+            replaced: self.replaced,
+            reads: self.reads.clone(),
         }
     }
 }
@@ -97,7 +157,8 @@ impl Session {
 
     /// The value under `key`, deserialized into `T`; `Ok(None)` when absent.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        let state = self.lock();
+        let mut state = self.lock();
+        state.read(key);
         match state.data.get(key) {
             None => Ok(None),
             Some(value) => T::deserialize(value)
@@ -108,7 +169,9 @@ impl Session {
 
     /// A copy of the raw JSON value under `key`.
     pub fn get_value(&self, key: &str) -> Option<Value> {
-        self.lock().data.get(key).cloned()
+        let mut state = self.lock();
+        state.read(key);
+        state.data.get(key).cloned()
     }
 
     /// Stores `value` under `key` and returns the previous raw value.
@@ -125,10 +188,16 @@ impl Session {
 
     /// Stores a raw JSON value under `key` and returns the previous one.
     /// Marks the session changed and sets `created` to now.
+    ///
+    /// In strict mode the returned previous value does not count as a read:
+    /// a blind write never conflicts. Read the key with [`get`](Self::get)
+    /// first when the new value depends on it.
     pub fn insert_value(&self, key: impl Into<String>, value: Value) -> Option<Value> {
+        let key = key.into();
         let mut state = self.lock();
         state.touch();
-        state.data.insert(key.into(), value)
+        state.wrote(&key);
+        state.data.insert(key, value)
     }
 
     /// Removes `key` and returns its raw value. When the key was present the
@@ -136,10 +205,12 @@ impl Session {
     /// keep their order (keys are kept in insertion order, as in Python).
     pub fn remove(&self, key: &str) -> Option<Value> {
         let mut state = self.lock();
+        state.read(key);
         // Keep the other keys in insertion order, as a Python dict does.
         let old = state.data.shift_remove(key);
         if old.is_some() {
             state.touch();
+            state.wrote(key);
         }
         old
     }
@@ -153,44 +224,79 @@ impl Session {
 
     /// Whether `key` is present.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.lock().data.contains_key(key)
+        let mut state = self.lock();
+        state.read(key);
+        state.data.contains_key(key)
     }
 
     /// The keys, in insertion order.
     pub fn keys(&self) -> Vec<String> {
-        self.lock().data.keys().cloned().collect()
+        let mut state = self.lock();
+        state.read_all();
+        state.data.keys().cloned().collect()
     }
 
     /// The number of keys.
     pub fn len(&self) -> usize {
-        self.lock().data.len()
+        let mut state = self.lock();
+        state.read_all();
+        state.data.len()
     }
 
     /// Whether the session holds no data (aiohttp-session's `empty`).
     pub fn is_empty(&self) -> bool {
-        self.lock().data.is_empty()
+        let mut state = self.lock();
+        state.read_all();
+        state.data.is_empty()
     }
 
     /// Removes every key. Marks the session changed if it held any.
+    ///
+    /// For a server store this replaces the whole record: keys that a
+    /// concurrent request of the same session wrote meanwhile are removed
+    /// too (they are not merged back).
     pub fn clear(&self) {
         let mut state = self.lock();
         if !state.data.is_empty() {
             state.data.clear();
             state.touch();
+            state.replace_all();
         }
     }
 
     /// A copy of the whole map.
     pub fn to_map(&self) -> Map<String, Value> {
-        self.lock().data.clone()
+        let mut state = self.lock();
+        state.read_all();
+        state.data.clone()
     }
 
     /// Runs `f` on the map (for in-place edits of nested values) and marks
-    /// the session changed.
+    /// the session changed. The keys whose values `f` changed, added or
+    /// removed are what a server store merges; in strict mode `f` counts as
+    /// reading the whole map.
     pub fn update<R>(&self, f: impl FnOnce(&mut Map<String, Value>) -> R) -> R {
         let mut state = self.lock();
         state.touch();
-        f(&mut state.data)
+        state.read_all();
+        let before = state.data.clone();
+        let result = f(&mut state.data);
+        let State { data, .. } = &*state;
+        let touched: Vec<String> = data
+            .iter()
+            .filter(|(key, value)| before.get(*key) != Some(*value))
+            .map(|(key, _)| key.clone())
+            .chain(
+                before
+                    .keys()
+                    .filter(|key| !data.contains_key(*key))
+                    .cloned(),
+            )
+            .collect();
+        for key in &touched {
+            state.wrote(key);
+        }
+        result
     }
 
     /// When the session data was last modified, in Unix seconds (a float
@@ -239,10 +345,15 @@ impl Session {
     /// Drops all data and marks the session changed: the client's cookie is
     /// removed and a server store deletes the record. Data set afterwards in
     /// the same request is saved under a new identity.
+    ///
+    /// For a server store the record is deleted, whatever concurrent
+    /// requests of the same session do: a request that loaded it before
+    /// the delete never writes it back.
     pub fn invalidate(&self) {
         let mut state = self.lock();
         state.data.clear();
         state.changed = true;
+        state.replace_all();
         state.drop_identity();
     }
 
@@ -254,13 +365,13 @@ impl Session {
     pub fn renew(&self) {
         let mut state = self.lock();
         let default_max_age = state.default_max_age;
-        let mut discarded = std::mem::take(&mut state.discarded);
-        if let Some(identity) = state.identity.take() {
-            discarded.push(identity);
-        }
-        *state = State::fresh(default_max_age, state.clock.clone());
+        let strict = state.reads.is_some();
+        state.drop_identity();
+        let discarded = std::mem::take(&mut state.discarded);
+        *state = State::fresh(default_max_age, state.clock.clone(), strict);
         state.discarded = discarded;
         state.changed = true;
+        state.replace_all();
     }
 
     /// Sets the identity of a new session; server stores then save it under
@@ -309,7 +420,7 @@ mod tests {
     use serde_json::json;
 
     fn loaded() -> Session {
-        let mut state = State::fresh(Some(60), Clock::system());
+        let mut state = State::fresh(Some(60), Clock::system(), false);
         state.new = false;
         state.identity = Some("abc".into());
         state.created = Number::from(1);
@@ -360,7 +471,7 @@ mod tests {
             s.set_new_identity("x").unwrap_err().kind(),
             ErrorKind::IdentityNotNew
         );
-        let fresh = Session::from_state(State::fresh(None, Clock::system()));
+        let fresh = Session::from_state(State::fresh(None, Clock::system(), false));
         fresh.set_new_identity("x").unwrap();
         assert_eq!(fresh.identity().as_deref(), Some("x"));
     }

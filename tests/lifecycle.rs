@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use http_session::stores::{KvBackend, MemoryBackend, Sealer};
+use http_session::stores::{Expect, KvBackend, MemoryBackend, Put, Sealer, Stored, Write};
 use http_session::{
     Error, FernetKey, FernetStore, NaClKey, NaClStore, PlainStore, ServerStore, SessionManager,
 };
@@ -37,18 +37,27 @@ impl Counted {
 }
 
 impl KvBackend for Counted {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+    async fn get(&self, key: &str) -> Result<Option<Stored>, Error> {
         self.gets.fetch_add(1, Ordering::SeqCst);
         self.inner.get(key).await
     }
-    async fn set(&self, key: &str, value: &[u8], ttl: Option<u64>) -> Result<(), Error> {
+    async fn put(&self, key: &str, write: Write<'_>, expect: Expect<'_>) -> Result<Put, Error> {
         self.sets.fetch_add(1, Ordering::SeqCst);
-        self.inner.set(key, value, ttl).await
+        self.inner.put(key, write, expect).await
     }
     async fn delete(&self, key: &str) -> Result<(), Error> {
         self.deletes.fetch_add(1, Ordering::SeqCst);
         self.inner.delete(key).await
     }
+}
+
+/// Writes a raw record under `key` (as another client would).
+async fn seed(backend: &MemoryBackend, key: &str, value: &[u8]) {
+    let write = Write::Value { value, ttl: None };
+    assert!(matches!(
+        backend.put(key, write, Expect::Absent).await.unwrap(),
+        Put::Done
+    ));
 }
 
 fn counted() -> (SessionManager, Counted) {
@@ -187,7 +196,8 @@ async fn record_layout_matches_aiohttp_session() {
         .get(&format!("AIOHTTP_SESSION_{id}"))
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .value;
     let text = String::from_utf8(raw).unwrap();
     let created: i64 = text["{\"created\": ".len()..text.find(',').unwrap()]
         .parse()
@@ -229,21 +239,9 @@ async fn set_new_identity_names_the_record() {
 #[tokio::test]
 async fn unreadable_server_record_gives_a_fresh_session_and_a_new_id() {
     let (manager, backend) = counted();
-    backend
-        .inner
-        .set("AIOHTTP_SESSION_bad", b"notjson", None)
-        .await
-        .unwrap();
-    backend
-        .inner
-        .set("AIOHTTP_SESSION_list", b"[1, 2]", None)
-        .await
-        .unwrap();
-    backend
-        .inner
-        .set("AIOHTTP_SESSION_empty", b"{}", None)
-        .await
-        .unwrap();
+    seed(&backend.inner, "AIOHTTP_SESSION_bad", b"notjson").await;
+    seed(&backend.inner, "AIOHTTP_SESSION_list", b"[1, 2]").await;
+    seed(&backend.inner, "AIOHTTP_SESSION_empty", b"{}").await;
     for id in ["bad", "list", "empty"] {
         let line = request(
             &manager,
@@ -266,7 +264,8 @@ async fn unreadable_server_record_gives_a_fresh_session_and_a_new_id() {
             .get("AIOHTTP_SESSION_bad")
             .await
             .unwrap()
-            .unwrap(),
+            .unwrap()
+            .value,
         b"notjson"
     );
 }

@@ -49,11 +49,13 @@ async fn method_not_allowed() -> HttpResponse {
         .finish()
 }
 
-async fn incr(session: Session) -> HttpResponse {
+async fn incr(session: Session, request: HttpRequest) -> HttpResponse {
+    routes::pause(Some(request.query_string())).await;
     HttpResponse::Ok().json(routes::incr(&session))
 }
 
 async fn handle(session: Session, request: HttpRequest, body: web::Bytes) -> HttpResponse {
+    routes::pause(request.uri().query()).await;
     let reply = routes::dispatch(
         request.method().as_str(),
         request.path(),

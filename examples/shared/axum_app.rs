@@ -1,6 +1,7 @@
 //! The example routes on axum.
 
 use axum::body::Bytes;
+use axum::extract::RawQuery;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,11 +21,13 @@ pub fn router(sessions: SessionManager) -> Router {
         .layer(SessionLayer::new(sessions))
 }
 
-async fn incr(session: Session) -> Json<serde_json::Value> {
+async fn incr(session: Session, RawQuery(query): RawQuery) -> Json<serde_json::Value> {
+    routes::pause(query.as_deref()).await;
     Json(routes::incr(&session))
 }
 
 async fn handle(session: Session, method: Method, uri: Uri, body: Bytes) -> Response {
+    routes::pause(uri.query()).await;
     let reply = routes::dispatch(method.as_str(), uri.path(), uri.query(), &body, &session);
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, Json(reply.body)).into_response()

@@ -9,6 +9,7 @@
 //! --memcached HOST:PORT (memcached; default 127.0.0.1:11211)
 //! --max-age N  --cookie-name NAME  --samesite Lax|Strict|None
 //! --secure  --domain D  --workers N (default 1)
+//! --strict              (strict mode: a read-modify-write that lost a race is a 409)
 //! ```
 
 use http_session::{MemoryStore, PlainStore, SameSite, SessionManager, SessionManagerBuilder};
@@ -16,7 +17,7 @@ use http_session::{MemoryStore, PlainStore, SameSite, SessionManager, SessionMan
 /// Usage text, printed with every command-line error.
 pub const USAGE: &str = "usage: --store memory|simple|fernet|nacl|redis|memcached [--port N] \
 [--key-hex HEX64 | --fernet-key B64] [--redis-url URL] [--memcached HOST:PORT] [--max-age N] [--cookie-name NAME] \
-[--samesite Lax|Strict|None] [--secure] [--domain D] [--workers N]";
+[--samesite Lax|Strict|None] [--secure] [--domain D] [--workers N] [--strict]";
 
 /// What a server needs to start.
 #[derive(Debug)]
@@ -55,6 +56,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
     let mut cookie_name = None;
     let mut same_site = None;
     let mut secure = false;
+    let mut strict = false;
     let mut domain = None;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -81,6 +83,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
                 });
             }
             "--secure" => secure = true,
+            "--strict" => strict = true,
             "--domain" => domain = Some(value()?),
             "--help" | "-h" => return Err("help requested".to_owned()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -103,7 +106,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
         "memcached" => memcached(&memcached_addr)?,
         other => return Err(format!("unknown store {other:?}")),
     };
-    builder = builder.max_age_opt(max_age).secure(secure);
+    builder = builder.max_age_opt(max_age).secure(secure).strict(strict);
     if let Some(name) = cookie_name {
         builder = builder.cookie_name(name);
     }

@@ -15,6 +15,11 @@
 //! | `GET /incr` | increments the integer `n` and returns `{"n": n}` |
 //! | `POST /identity?id=X` | `set_new_identity(X)` (409 unless the session is new) |
 //! | `GET /bare` | `"ok"`, without touching the session (served by each framework) |
+//!
+//! Every route but `/bare` also takes `delay_ms=N` in its query: the server
+//! waits that long (at most 10 s) after the session was loaded and before
+//! the route runs, so tests can make concurrent requests of one session
+//! overlap for real.
 
 #![allow(dead_code)]
 
@@ -137,6 +142,19 @@ pub fn meta(session: &Session) -> Value {
     out.insert("max_age".into(), json!(session.max_age()));
     out.insert("session".into(), Value::Object(session.to_map()));
     Value::Object(out)
+}
+
+/// The `delay_ms` a request asks for (see the module docs).
+pub fn delay(query: Option<&str>) -> Option<std::time::Duration> {
+    let ms: u64 = param(query, "delay_ms")?.parse().ok()?;
+    Some(std::time::Duration::from_millis(ms.min(10_000)))
+}
+
+/// Waits the `delay_ms` a request asks for, if any.
+pub async fn pause(query: Option<&str>) {
+    if let Some(delay) = delay(query) {
+        tokio::time::sleep(delay).await;
+    }
 }
 
 /// The value of `name` in a query string, percent-decoded.

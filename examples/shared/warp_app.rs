@@ -24,14 +24,17 @@ pub fn routes(
             .or(warp::any().map(method_not_allowed))
             .unify(),
     );
-    // `GET /incr` is a route of its own (no generic dispatch), as in the
-    // other servers. The route is chosen before the session filter, so a
-    // failing store is asked once.
-    let incr = warp::path!("incr").and(warp::get()).map(|| Route::Incr);
     let query = warp::query::raw()
         .map(Some)
         .or(warp::any().map(|| None))
         .unify();
+    // `GET /incr` is a route of its own (no generic dispatch), as in the
+    // other servers. The route is chosen before the session filter, so a
+    // failing store is asked once.
+    let incr = warp::path!("incr")
+        .and(warp::get())
+        .and(query)
+        .map(Route::Incr);
     let shared = warp::method()
         .and(warp::path::full())
         .and(query)
@@ -41,7 +44,7 @@ pub fn routes(
         .or(shared)
         .unify()
         .and(session(sessions))
-        .map(handle)
+        .then(handle)
         .untuple_one()
         .and_then(with_session);
     bare.or(sessioned).unify().recover(recover).unify()
@@ -49,7 +52,7 @@ pub fn routes(
 
 /// A route that uses the session.
 enum Route {
-    Incr,
+    Incr(Option<String>),
     Shared(Method, FullPath, Option<String>, Bytes),
 }
 
@@ -58,14 +61,18 @@ fn method_not_allowed() -> Response {
     warp::reply::with_header(reply, header::ALLOW, "GET,HEAD").into_response()
 }
 
-#[allow(
-    clippy::needless_pass_by_value,
-    reason = "warp hands a handler its extracted values by value"
-)]
-fn handle(route: Route, session: Session, commit: SessionCommit) -> (Response, SessionCommit) {
+async fn handle(
+    route: Route,
+    session: Session,
+    commit: SessionCommit,
+) -> (Response, SessionCommit) {
     let (status, body) = match route {
-        Route::Incr => (StatusCode::OK, routes::incr(&session)),
+        Route::Incr(query) => {
+            routes::pause(query.as_deref()).await;
+            (StatusCode::OK, routes::incr(&session))
+        }
         Route::Shared(method, path, query, body) => {
+            routes::pause(query.as_deref()).await;
             let reply = routes::dispatch(
                 method.as_str(),
                 path.as_str(),

@@ -75,7 +75,10 @@ pub fn session(
 
 /// The request's side of a session, for [`with_session`]: saves it if it
 /// changed and produces the `Set-Cookie` header.
-#[derive(Clone, Debug)]
+///
+/// It is not `Clone`, and [`reply`](Self::reply) consumes it: a session is
+/// committed once.
+#[derive(Debug)]
 pub struct SessionCommit {
     lazy: LazySession,
 }

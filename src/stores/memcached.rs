@@ -1,37 +1,43 @@
-//! The Memcached backend (feature `memcached`), over `memcache-async`.
+//! The Memcached backend (feature `memcached`): memcached's text protocol
+//! over tokio, with a small pool of connections per server.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use memcache_async::ascii::Protocol;
-use tokio::io::BufWriter;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::clock::unix_now;
 use crate::error::{Error, ErrorKind};
-use crate::stores::{KvBackend, ServerStore};
+use crate::stores::turns::Turns;
+use crate::stores::{Expect, KvBackend, Put, ServerStore, Stored, Write};
 
 /// The default time a store operation may take, connecting included.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// memcached's default item size limit (`-I 1m`).
-const DEFAULT_MAX_ITEM_SIZE: usize = 1024 * 1024;
-
-/// What memcached adds to key and value when it sizes an item (header, CAS,
-/// terminators: 59 bytes in memcached 1.6), rounded up.
-const ITEM_OVERHEAD: usize = 64;
 
 /// Expiry times above this many seconds are absolute Unix times in
 /// memcached's protocol.
 const RELATIVE_LIMIT: u64 = 30 * 24 * 3600;
 
+/// The largest value this client accepts in a reply. memcached's own
+/// default item limit is 1 MiB (`-I`); anything announced beyond this is
+/// treated as a broken reply rather than allocated.
+const MAX_REPLY_VALUE: usize = 64 * 1024 * 1024;
+
 /// Sessions in memcached, laid out as aiohttp-session's `MemcachedStorage`
 /// does: the record under `<cookie_name>_<id>` with flags 0, expiring after
 /// the session's `max_age` (never when it has none). A `max_age` above 30
 /// days is sent as an absolute Unix time, as memcached requires.
+///
+/// A load is one `gets`; a save one `add` (a new session) or `cas` (a
+/// loaded one), each answered by the server, so no write is lost silently.
+/// A logout is one `delete`. A session emptied by removals is deleted with
+/// the meta command `md <key> C<cas>` (memcached 1.6 and later), so that
+/// it does not delete what a concurrent request wrote.
 ///
 /// An unreachable or unresponsive server gives [`ErrorKind::Unavailable`]
 /// (a 503) within the backend's [timeout](MemcachedBackend::timeout); the
@@ -49,42 +55,29 @@ pub type MemcachedStore = ServerStore<MemcachedBackend>;
 
 impl MemcachedStore {
     /// A store on the memcached server at `addr` (`host:port`), with the
-    /// default pool size, timeout and item size limit. Nothing is connected
-    /// until the first request.
+    /// default pool size and timeout. Nothing is connected until the first
+    /// request.
     pub fn memcached(addr: impl Into<String>) -> Self {
         ServerStore::new(MemcachedBackend::new(addr))
     }
 }
 
-type Connection = Protocol<BufWriter<TcpStream>>;
-
 /// The [`KvBackend`] of [`MemcachedStore`].
 ///
-/// `memcache-async` drives one connection, so this backend keeps a small
-/// pool of them (4 by default), each used by one request at a time; a
-/// request takes the first idle one. A connection that fails is closed and
-/// reopened by the next request that picks it.
+/// It keeps a small pool of connections (4 by default), each used by one
+/// request at a time; a request takes the first idle one. A connection
+/// that fails is closed and reopened by the next request that picks it.
 ///
-/// Notes on the protocol:
-/// - `memcache-async` writes with `noreply`, so every write is followed by
-///   a `version` command on the same connection: its answer proves the
-///   connection alive and the write processed (one round trip per write,
-///   and nothing lost silently on a dead connection).
-/// - For the same reason memcached cannot report a value too large to
-///   store: a record whose item would exceed
-///   [`max_item_size`](Self::max_item_size) (default 1 MiB, memcached's
-///   `-I` default) is refused here with [`ErrorKind::Store`] before it is
-///   sent. Set it to the server's `-I` value if that was changed.
-/// - Item flags are not read back (`memcache-async` does not report them):
-///   a value written by another client with non-zero flags is handed to the
-///   codec like any other, and if it is not a session record the client
-///   gets a fresh session (aiohttp-session answers 500).
+/// Item flags are not interpreted: a value written by another client with
+/// non-zero flags is handed to the codec like any other, and if it is not
+/// a session record the client gets a fresh session (aiohttp-session
+/// answers 500).
 pub struct MemcachedBackend {
     addr: String,
     connections: Box<[Mutex<Option<Connection>>]>,
     next: AtomicUsize,
     timeout: Duration,
-    max_item_size: usize,
+    turns: Turns,
 }
 
 impl MemcachedBackend {
@@ -96,7 +89,7 @@ impl MemcachedBackend {
             connections: Self::slots(4),
             next: AtomicUsize::new(0),
             timeout: DEFAULT_TIMEOUT,
-            max_item_size: DEFAULT_MAX_ITEM_SIZE,
+            turns: Turns::default(),
         }
     }
 
@@ -118,14 +111,6 @@ impl MemcachedBackend {
         self
     }
 
-    /// Sets the server's item size limit in bytes (memcached's `-I`,
-    /// default 1 MiB). Larger records are refused with an error instead of
-    /// being silently dropped by the server.
-    pub fn max_item_size(mut self, bytes: usize) -> Self {
-        self.max_item_size = bytes;
-        self
-    }
-
     /// A connection slot: the first idle one, or else the next in turn.
     async fn slot(&self) -> MutexGuard<'_, Option<Connection>> {
         let n = self.connections.len();
@@ -138,43 +123,35 @@ impl MemcachedBackend {
         self.connections[start].lock().await
     }
 
-    async fn connect(&self) -> Result<Connection, Error> {
-        let stream = TcpStream::connect(&self.addr)
-            .await
-            .map_err(|e| Error::store(true, e))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| Error::store(true, e))?;
-        Ok(Protocol::new(BufWriter::new(stream)))
-    }
-
-    async fn call(&self, op: Op<'_>) -> Result<Option<Vec<u8>>, Error> {
+    async fn call(&self, op: Op<'_>) -> Result<Reply, Error> {
         let mut slot = self.slot().await;
         // The connection is taken out of its slot while in use: if the
         // operation fails or is cancelled half-way, it is dropped.
         let (mut conn, reused) = match slot.take() {
             Some(conn) => (conn, true),
-            None => (self.connect().await?, false),
+            None => (connect(&self.addr).await?, false),
         };
         let reply = match op.run(&mut conn).await {
             // An idle connection may have been closed by a server restart;
-            // every operation is idempotent, so try once more on a new one.
+            // try once more on a new one. Repeating is safe: a repeated
+            // `cas` or `add` that had landed finds its own write and is
+            // merged like any other.
             Err(e) if reused && !is_server_reply(&e) => {
-                conn = self.connect().await?;
+                conn = connect(&self.addr).await?;
                 op.run(&mut conn).await
             }
             other => other,
         };
         match reply {
-            Ok(value) => {
+            Ok(reply) => {
                 *slot = Some(conn);
-                Ok(value)
+                Ok(reply)
             }
             Err(e) => Err(Error::store(!is_server_reply(&e), e)),
         }
     }
 
-    async fn run(&self, op: Op<'_>) -> Result<Option<Vec<u8>>, Error> {
+    async fn run(&self, op: Op<'_>) -> Result<Reply, Error> {
         match tokio::time::timeout(self.timeout, self.call(op)).await {
             Ok(result) => result,
             Err(elapsed) => Err(Error::store(true, elapsed)),
@@ -182,41 +159,235 @@ impl MemcachedBackend {
     }
 }
 
+async fn connect(addr: &str) -> Result<Connection, Error> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| Error::store(true, e))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| Error::store(true, e))?;
+    Ok(Connection {
+        io: BufReader::new(stream),
+        out: Vec::with_capacity(256),
+        line: Vec::with_capacity(64),
+    })
+}
+
+/// One connection speaking memcached's text protocol.
+struct Connection {
+    io: BufReader<TcpStream>,
+    /// The command being written, sent with one write.
+    out: Vec<u8>,
+    /// The reply line being read.
+    line: Vec<u8>,
+}
+
+/// A reply status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Stored,
+    NotStored,
+    Exists,
+    NotFound,
+    Deleted,
+    Touched,
+    /// Meta commands: done.
+    Hd,
+    /// Meta commands: not found.
+    Nf,
+    /// Meta commands: the CAS value did not match.
+    Ex,
+}
+
+/// What an operation returns.
+enum Reply {
+    Value(Option<Stored>),
+    Status(Status),
+}
+
+impl Connection {
+    async fn send(&mut self) -> io::Result<()> {
+        self.io.get_mut().write_all(&self.out).await
+    }
+
+    /// Reads one line, without its `\r\n`.
+    async fn read_line(&mut self) -> io::Result<&[u8]> {
+        self.line.clear();
+        let n = self.io.read_until(b'\n', &mut self.line).await?;
+        if n == 0 || !self.line.ends_with(b"\r\n") {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(&self.line[..self.line.len() - 2])
+    }
+
+    async fn status(&mut self) -> io::Result<Status> {
+        let line = self.read_line().await?;
+        Ok(match line {
+            b"STORED" => Status::Stored,
+            b"NOT_STORED" => Status::NotStored,
+            b"EXISTS" => Status::Exists,
+            b"NOT_FOUND" => Status::NotFound,
+            b"DELETED" => Status::Deleted,
+            b"TOUCHED" => Status::Touched,
+            b"HD" => Status::Hd,
+            b"NF" => Status::Nf,
+            b"EX" => Status::Ex,
+            other => return Err(server_error(other)),
+        })
+    }
+
+    /// `gets key`: the value and its CAS unique.
+    async fn gets(&mut self, key: &str) -> io::Result<Option<Stored>> {
+        self.out.clear();
+        self.out.extend_from_slice(b"gets ");
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+        self.send().await?;
+        let line = self.read_line().await?;
+        if line == b"END" {
+            return Ok(None);
+        }
+        // VALUE <key> <flags> <bytes> <cas unique>
+        let header = std::str::from_utf8(line).map_err(|_| invalid("reply header"))?;
+        let mut parts = header.split(' ');
+        if parts.next() != Some("VALUE") {
+            return Err(server_error(line));
+        }
+        let mut parts = parts.skip(2);
+        let len: usize = parts
+            .next()
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n <= MAX_REPLY_VALUE)
+            .ok_or_else(|| invalid("value length"))?;
+        let cas: u64 = parts
+            .next()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| invalid("cas unique"))?;
+        let mut value = vec![0; len + 2];
+        self.io.read_exact(&mut value).await?;
+        if !value.ends_with(b"\r\n") {
+            return Err(invalid("value terminator"));
+        }
+        value.truncate(len);
+        if self.read_line().await? != b"END" {
+            return Err(invalid("END after the value"));
+        }
+        Ok(Some(Stored {
+            value,
+            version: Some(cas),
+        }))
+    }
+
+    /// A storage command: `add` or `cas`, flags 0.
+    async fn store(
+        &mut self,
+        verb: &str,
+        key: &str,
+        exptime: u32,
+        value: &[u8],
+        cas: Option<u64>,
+    ) -> io::Result<Status> {
+        self.out.clear();
+        self.out.extend_from_slice(verb.as_bytes());
+        self.out.push(b' ');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b" 0 ");
+        push_number(&mut self.out, u64::from(exptime));
+        self.out.push(b' ');
+        push_number(&mut self.out, value.len() as u64);
+        if let Some(cas) = cas {
+            self.out.push(b' ');
+            push_number(&mut self.out, cas);
+        }
+        self.out.extend_from_slice(b"\r\n");
+        self.out.extend_from_slice(value);
+        self.out.extend_from_slice(b"\r\n");
+        self.send().await?;
+        self.status().await
+    }
+
+    /// A one-line command with a status reply.
+    async fn command(&mut self, parts: &[&[u8]]) -> io::Result<Status> {
+        self.out.clear();
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b' ');
+            }
+            self.out.extend_from_slice(part);
+        }
+        self.out.extend_from_slice(b"\r\n");
+        self.send().await?;
+        self.status().await
+    }
+}
+
+fn push_number(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789"[(n % 10) as usize];
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// An error line from the server (`ERROR`, `CLIENT_ERROR ...`,
+/// `SERVER_ERROR ...`) or a reply this client does not know. The text is
+/// memcached's own, which never echoes keys or values.
+fn server_error(line: &[u8]) -> io::Error {
+    let text: String = String::from_utf8_lossy(line).chars().take(80).collect();
+    io::Error::other(format!("memcached answered: {text}"))
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("malformed memcached reply ({what})"),
+    )
+}
+
+/// Whether `e` is an error line from the server or a reply that could not
+/// be parsed, rather than a failed connection.
+fn is_server_reply(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::Other | io::ErrorKind::InvalidData)
+}
+
 /// One store operation.
 #[derive(Clone, Copy)]
 enum Op<'a> {
-    Get(&'a str),
-    Set(&'a str, &'a [u8], u32),
+    Gets(&'a str),
+    Add(&'a str, &'a [u8], u32),
+    Cas(&'a str, &'a [u8], u32, u64),
+    /// Delete if the CAS unique still matches (meta delete).
+    DeleteIf(&'a str, u64),
     Delete(&'a str),
 }
 
 impl Op<'_> {
-    async fn run(self, conn: &mut Connection) -> io::Result<Option<Vec<u8>>> {
-        match self {
-            Op::Get(key) => match conn.get(key).await {
-                Ok(value) => Ok(Some(value)),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e),
-            },
-            Op::Set(key, value, exptime) => {
-                conn.set(key, value, exptime).await?;
-                conn.version().await?;
-                Ok(None)
+    async fn run(self, conn: &mut Connection) -> io::Result<Reply> {
+        Ok(match self {
+            Op::Gets(key) => Reply::Value(conn.gets(key).await?),
+            Op::Add(key, value, exptime) => {
+                Reply::Status(conn.store("add", key, exptime, value, None).await?)
             }
-            Op::Delete(key) => {
-                conn.delete(key).await?;
-                conn.version().await?;
-                Ok(None)
+            Op::Cas(key, value, exptime, cas) => {
+                Reply::Status(conn.store("cas", key, exptime, value, Some(cas)).await?)
             }
-        }
+            Op::DeleteIf(key, cas) => {
+                let cas = format!("C{cas}");
+                Reply::Status(
+                    conn.command(&[b"md", key.as_bytes(), cas.as_bytes()])
+                        .await?,
+                )
+            }
+            Op::Delete(key) => Reply::Status(conn.command(&[b"delete", key.as_bytes()]).await?),
+        })
     }
-}
-
-/// Whether `e` is an error line from the server (`memcache-async` reports
-/// those as [`io::ErrorKind::Other`]) or a reply it could not parse, rather
-/// than a failed connection.
-fn is_server_reply(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::Other | io::ErrorKind::InvalidData)
 }
 
 /// memcached's exptime for a TTL, as aiohttp-session computes it: `0`
@@ -231,28 +402,68 @@ pub(crate) fn exptime(ttl: Option<u64>, now: u64) -> u32 {
     u32::try_from(secs).unwrap_or(u32::MAX)
 }
 
+fn unexpected(status: Status) -> Error {
+    Error::new(ErrorKind::Store).detail(format!("unexpected memcached reply {status:?}"))
+}
+
 impl KvBackend for MemcachedBackend {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        self.run(Op::Get(key)).await
+    async fn get(&self, key: &str) -> Result<Option<Stored>, Error> {
+        match self.run(Op::Gets(key)).await? {
+            Reply::Value(value) => Ok(value),
+            Reply::Status(status) => Err(unexpected(status)),
+        }
     }
 
-    async fn set(&self, key: &str, value: &[u8], ttl: Option<u64>) -> Result<(), Error> {
-        let size = key.len() + value.len() + ITEM_OVERHEAD;
-        if size > self.max_item_size {
-            return Err(Error::new(ErrorKind::Store).detail(format!(
-                "record of {} bytes exceeds the memcached item size limit of {} bytes",
-                value.len(),
-                self.max_item_size
-            )));
+    async fn put(&self, key: &str, write: Write<'_>, expect: Expect<'_>) -> Result<Put, Error> {
+        let op = match (write, expect) {
+            (Write::Value { value, ttl }, Expect::Absent) => {
+                Op::Add(key, value, exptime(ttl, unix_now()))
+            }
+            (Write::Value { value, ttl }, Expect::Current(held)) => {
+                Op::Cas(key, value, exptime(ttl, unix_now()), cas_of(held)?)
+            }
+            (Write::Delete, Expect::Current(held)) => Op::DeleteIf(key, cas_of(held)?),
+            (Write::Delete, Expect::Absent) => {
+                return Ok(match self.get(key).await? {
+                    Some(current) => Put::Changed(Some(current)),
+                    None => Put::Done,
+                });
+            }
+        };
+        let Reply::Status(status) = self.run(op).await? else {
+            return Err(Error::new(ErrorKind::Store).detail("unexpected memcached value reply"));
+        };
+        match status {
+            Status::Stored | Status::Hd => Ok(Put::Done),
+            Status::NotStored | Status::Exists | Status::Ex => Ok(Put::Changed(None)),
+            Status::NotFound | Status::Nf => Ok(Put::Missing),
+            other => Err(unexpected(other)),
         }
-        self.run(Op::Set(key, value, exptime(ttl, unix_now())))
-            .await
-            .map(drop)
     }
 
     async fn delete(&self, key: &str) -> Result<(), Error> {
-        self.run(Op::Delete(key)).await.map(drop)
+        match self.run(Op::Delete(key)).await? {
+            Reply::Status(Status::Deleted | Status::NotFound) => Ok(()),
+            Reply::Status(other) => Err(unexpected(other)),
+            Reply::Value(_) => Err(Error::new(ErrorKind::Store).detail("unexpected value reply")),
+        }
     }
+
+    async fn pause(&self, pause: Duration) {
+        tokio::time::sleep(pause).await;
+    }
+
+    fn turn(&self, key: &str) -> impl Future<Output = impl Send> + Send {
+        self.turns.enter(key)
+    }
+}
+
+/// The CAS unique a value was read with.
+fn cas_of(held: &Stored) -> Result<u64, Error> {
+    held.version.ok_or_else(|| {
+        Error::new(ErrorKind::Store)
+            .detail("memcached compare-and-set needs a value read with gets")
+    })
 }
 
 impl fmt::Debug for MemcachedBackend {
@@ -261,7 +472,6 @@ impl fmt::Debug for MemcachedBackend {
             .field("addr", &self.addr)
             .field("pool_size", &self.connections.len())
             .field("timeout", &self.timeout)
-            .field("max_item_size", &self.max_item_size)
             .finish()
     }
 }
@@ -292,6 +502,15 @@ mod tests {
         assert_eq!(exptime(Some(0), NOW), 0);
         assert_eq!(exptime(Some(u64::MAX), NOW), u32::MAX);
         assert_eq!(exptime(Some(u64::from(u32::MAX)), NOW), u32::MAX);
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        for n in [0, 7, 10, 4096, u64::from(u32::MAX), u64::MAX] {
+            let mut out = Vec::new();
+            push_number(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
     }
 
     #[test]

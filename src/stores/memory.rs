@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::stores::{KvBackend, ServerStore};
+use crate::stores::{Expect, KvBackend, Put, ServerStore, Stored, Write};
 
 /// Sessions kept in this process's memory.
 ///
@@ -28,6 +28,8 @@ impl MemoryStore {
 struct Entry {
     value: Box<[u8]>,
     expires: Option<Instant>,
+    /// Bumped by every write: the compare-and-set token.
+    version: u64,
 }
 
 impl Entry {
@@ -44,6 +46,8 @@ impl Entry {
 
 struct Map {
     entries: HashMap<String, Entry>,
+    /// The next version a write in this shard hands out.
+    next_version: u64,
     next_sweep: Instant,
     /// Live entries after the last sweep; a sweep also runs when the map
     /// has grown to twice this, so bursts of short sessions stay bounded.
@@ -85,6 +89,7 @@ impl MemoryBackend {
                 .map(|_| {
                     Mutex::new(Map {
                         entries: HashMap::new(),
+                        next_version: 1,
                         next_sweep: now + every,
                         live_after_sweep: 0,
                     })
@@ -147,20 +152,28 @@ impl MemoryBackend {
     }
 }
 
-impl KvBackend for MemoryBackend {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        let mut map = self.lock(key);
-        match map.entries.get(key) {
-            Some(entry) if entry.is_live_now() => Ok(Some(entry.value.to_vec())),
-            Some(_) => {
-                map.entries.remove(key);
-                Ok(None)
-            }
-            None => Ok(None),
+impl Map {
+    /// The live entry under `key`; an expired one is removed.
+    fn live(&mut self, key: &str) -> Option<&Entry> {
+        let live = self.entries.get(key).map(Entry::is_live_now)?;
+        if !live {
+            self.entries.remove(key);
+            return None;
         }
+        self.entries.get(key)
     }
 
-    async fn set(&self, key: &str, value: &[u8], ttl: Option<u64>) -> Result<(), Error> {
+    fn stored(entry: &Entry) -> Stored {
+        Stored {
+            value: entry.value.to_vec(),
+            version: Some(entry.version),
+        }
+    }
+}
+
+impl MemoryBackend {
+    /// Stores `value` under `key` in its locked shard.
+    fn store(&self, map: &mut Map, key: &str, value: &[u8], ttl: Option<u64>) {
         // The clock is read only when something can expire: a record with a
         // TTL, or a sweep that the map's growth asks for.
         let (now, expires) = match ttl {
@@ -171,22 +184,53 @@ impl KvBackend for MemoryBackend {
             }
             None => (None, None),
         };
+        let due = now.is_some_and(|now| now >= map.next_sweep);
+        if due || map.entries.len() >= 2 * map.live_after_sweep + 64 {
+            Self::sweep(map, now.unwrap_or_else(Instant::now), self.sweep_every);
+        }
+        let version = map.next_version;
+        map.next_version += 1;
         let entry = Entry {
             value: value.into(),
             expires,
+            version,
         };
-        let mut map = self.lock(key);
-        let due = now.is_some_and(|now| now >= map.next_sweep);
-        if due || map.entries.len() >= 2 * map.live_after_sweep + 64 {
-            Self::sweep(&mut map, now.unwrap_or_else(Instant::now), self.sweep_every);
-        }
         // An update keeps the stored key: no new allocation for it.
         if let Some(slot) = map.entries.get_mut(key) {
             *slot = entry;
         } else {
             map.entries.insert(key.to_owned(), entry);
         }
-        Ok(())
+    }
+}
+
+impl KvBackend for MemoryBackend {
+    async fn get(&self, key: &str) -> Result<Option<Stored>, Error> {
+        Ok(self.lock(key).live(key).map(Map::stored))
+    }
+
+    async fn put(&self, key: &str, write: Write<'_>, expect: Expect<'_>) -> Result<Put, Error> {
+        let mut map = self.lock(key);
+        let matches = match (map.live(key), expect) {
+            (None, Expect::Absent) => true,
+            (None, Expect::Current(_)) => return Ok(Put::Missing),
+            (Some(entry), Expect::Absent) => return Ok(Put::Changed(Some(Map::stored(entry)))),
+            (Some(entry), Expect::Current(expected)) => match expected.version {
+                Some(version) => entry.version == version,
+                None => *entry.value == *expected.value,
+            },
+        };
+        if !matches {
+            let current = map.live(key).map(Map::stored);
+            return Ok(Put::Changed(current));
+        }
+        match write {
+            Write::Value { value, ttl } => self.store(&mut map, key, value, ttl),
+            Write::Delete => {
+                map.entries.remove(key);
+            }
+        }
+        Ok(Put::Done)
     }
 
     async fn delete(&self, key: &str) -> Result<(), Error> {
@@ -219,28 +263,34 @@ mod tests {
         }
     }
 
+    /// An unconditional write, through the compare-and-set.
+    fn set(backend: &MemoryBackend, key: &str, value: &[u8], ttl: Option<u64>) {
+        let held = ready(backend.get(key)).unwrap();
+        let expect = held.as_ref().map_or(Expect::Absent, Expect::Current);
+        let put = ready(backend.put(key, Write::Value { value, ttl }, expect)).unwrap();
+        assert!(matches!(put, Put::Done), "{put:?}");
+    }
+
+    fn value(backend: &MemoryBackend, key: &str) -> Option<Vec<u8>> {
+        ready(backend.get(key)).unwrap().map(|stored| stored.value)
+    }
+
     #[test]
     fn records_expire_and_are_purged_across_shards() {
         let backend = MemoryBackend::default();
         for i in 0..2000 {
-            ready(backend.set(&format!("short{i}"), b"x", Some(1))).unwrap();
+            set(&backend, &format!("short{i}"), b"x", Some(1));
         }
-        ready(backend.set("forever", b"y", None)).unwrap();
+        set(&backend, "forever", b"y", None);
         assert_eq!(backend.len(), 2001);
-        assert_eq!(
-            ready(backend.get("short7")).unwrap().as_deref(),
-            Some(&b"x"[..])
-        );
+        assert_eq!(value(&backend, "short7").as_deref(), Some(&b"x"[..]));
         assert_eq!(backend.ttl("forever"), Some(None));
         assert_eq!(backend.ttl("short7"), Some(Some(1)));
         std::thread::sleep(Duration::from_millis(1100));
-        assert_eq!(ready(backend.get("short7")).unwrap(), None);
+        assert_eq!(value(&backend, "short7"), None);
         backend.purge_expired();
         assert_eq!(backend.len(), 1);
-        assert_eq!(
-            ready(backend.get("forever")).unwrap().as_deref(),
-            Some(&b"y"[..])
-        );
+        assert_eq!(value(&backend, "forever").as_deref(), Some(&b"y"[..]));
         ready(backend.delete("forever")).unwrap();
         assert!(backend.is_empty());
     }
@@ -248,13 +298,62 @@ mod tests {
     #[test]
     fn updates_keep_one_record_and_huge_ttls_never_expire() {
         let backend = MemoryBackend::default();
-        ready(backend.set("k", b"1", None)).unwrap();
-        ready(backend.set("k", b"2", Some(60))).unwrap();
+        set(&backend, "k", b"1", None);
+        set(&backend, "k", b"2", Some(60));
         assert_eq!(backend.len(), 1);
-        assert_eq!(ready(backend.get("k")).unwrap().as_deref(), Some(&b"2"[..]));
+        assert_eq!(value(&backend, "k").as_deref(), Some(&b"2"[..]));
         assert_eq!(backend.ttl("k"), Some(Some(60)));
-        ready(backend.set("k", b"3", Some(u64::MAX))).unwrap();
+        set(&backend, "k", b"3", Some(u64::MAX));
         assert_eq!(backend.ttl("k"), Some(None));
-        assert_eq!(ready(backend.get("k")).unwrap().as_deref(), Some(&b"3"[..]));
+        assert_eq!(value(&backend, "k").as_deref(), Some(&b"3"[..]));
+    }
+
+    #[test]
+    fn compare_and_set_follows_the_version() {
+        let backend = MemoryBackend::default();
+        let write = Write::Value {
+            value: b"1",
+            ttl: None,
+        };
+        assert!(matches!(
+            ready(backend.put("k", write, Expect::Absent)).unwrap(),
+            Put::Done
+        ));
+        // An add of an existing key reports what is there.
+        let Put::Changed(Some(first)) = ready(backend.put("k", write, Expect::Absent)).unwrap()
+        else {
+            panic!("add of an existing key must fail")
+        };
+        assert_eq!(first.value, b"1");
+        let two = Write::Value {
+            value: b"2",
+            ttl: None,
+        };
+        assert!(matches!(
+            ready(backend.put("k", two, Expect::Current(&first))).unwrap(),
+            Put::Done
+        ));
+        // The old version no longer matches, even with the same bytes.
+        let Put::Changed(Some(second)) =
+            ready(backend.put("k", write, Expect::Current(&first))).unwrap()
+        else {
+            panic!("a stale version must not match")
+        };
+        assert_eq!(second.value, b"2");
+        assert_ne!(second.version, first.version);
+        assert!(matches!(
+            ready(backend.put("k", Write::Delete, Expect::Current(&first))).unwrap(),
+            Put::Changed(_)
+        ));
+        assert!(matches!(
+            ready(backend.put("k", Write::Delete, Expect::Current(&second))).unwrap(),
+            Put::Done
+        ));
+        // Deleted: a save that expected a record finds it missing.
+        assert!(matches!(
+            ready(backend.put("k", write, Expect::Current(&second))).unwrap(),
+            Put::Missing
+        ));
+        assert_eq!(value(&backend, "k"), None);
     }
 }

@@ -19,8 +19,11 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use serde_json::Value;
+
 use crate::config::CookieConfig;
 use crate::error::Error;
+use crate::record::Codec;
 
 mod cookie;
 #[cfg(feature = "memcached")]
@@ -29,6 +32,8 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 mod server;
+#[cfg(any(feature = "redis", feature = "memcached"))]
+mod turns;
 
 #[cfg(feature = "fernet")]
 pub use cookie::fernet::{Fernet, FernetKey};
@@ -45,10 +50,10 @@ pub use memcached::{MemcachedBackend, MemcachedStore};
 pub use memory::{MemoryBackend, MemoryStore};
 #[cfg(feature = "redis")]
 pub use redis::{RedisBackend, RedisStore};
-pub use server::{is_valid_key, KeyFactory, KvBackend, ServerStore};
+pub use server::{is_valid_key, Expect, KeyFactory, KvBackend, Put, ServerStore, Stored, Write};
 
 /// What a store is told with every call.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 #[non_exhaustive]
 pub struct Context<'a> {
     /// The cookie options (the name is the server-store key prefix; the
@@ -56,6 +61,18 @@ pub struct Context<'a> {
     pub config: &'a CookieConfig,
     /// The manager's "now", in Unix seconds.
     pub now: u64,
+    /// The record codec, for stores that merge a save into the record as
+    /// they hold it (server stores).
+    pub codec: &'a dyn Codec,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a store found for a cookie value.
@@ -64,8 +81,9 @@ pub struct Loaded {
     /// The record's identity: the key id for server stores, `None` for
     /// cookie stores.
     pub identity: Option<String>,
-    /// The encoded record, for the [`Codec`](crate::Codec) to decode.
-    pub record: Vec<u8>,
+    /// The encoded record, for the [`Codec`] to decode, and
+    /// its version (server stores compare it when they save).
+    pub record: Stored,
 }
 
 /// What the manager asks a store to save.
@@ -82,6 +100,37 @@ pub struct SaveRequest<'a> {
     pub empty: bool,
     /// The record's time to live in seconds (the session's `max_age`).
     pub ttl: Option<u64>,
+    /// The record as this request loaded it, when it loaded one under
+    /// `identity`: a server store writes only if the store still holds it,
+    /// and otherwise merges [`changes`](Self::changes) into what it holds.
+    pub origin: Option<&'a Stored>,
+    /// What this request did to the session.
+    pub changes: &'a Changes,
+}
+
+/// What one request did to its session: the part of a save that a server
+/// store applies to the record as the store holds it at save time, so that
+/// concurrent requests of one session do not undo each other's writes.
+#[derive(Debug, Default, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Changes {
+    /// The keys this request set (`Some`, with the value they ended with)
+    /// or removed (`None`), in the order they were first written.
+    pub writes: Vec<(String, Option<Value>)>,
+    /// Whether the request replaced the whole map (`clear`): the record
+    /// becomes this request's map, whatever the store holds.
+    pub replaced: bool,
+    /// The keys this request read, in strict mode (`None` outside it).
+    pub reads: Option<ReadSet>,
+}
+
+/// The keys a request read (tracked in strict mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadSet {
+    /// These keys (present or not).
+    Keys(Vec<String>),
+    /// The whole map (`to_map`, `keys`, `len`, `is_empty`, `update`).
+    All,
 }
 
 /// What the client's cookie should become after a save.

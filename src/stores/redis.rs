@@ -1,16 +1,20 @@
 //! The Redis backend (feature `redis`), over `deadpool-redis`.
 
 use std::fmt;
+use std::fmt::Write as _;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use deadpool_redis::redis::aio::MultiplexedConnection;
-use deadpool_redis::redis::{self, AsyncConnectionConfig, FromRedisValue, RedisError};
+use deadpool_redis::redis::{self, AsyncConnectionConfig, FromRedisValue, RedisError, Value};
 use deadpool_redis::{Manager, Pool, PoolError, Runtime};
+use sha1::{Digest, Sha1};
 
 use crate::error::{Error, ErrorKind};
-use crate::stores::{KvBackend, ServerStore};
+use crate::stores::turns::Turns;
+use crate::stores::{Expect, KvBackend, Put, ServerStore, Stored, Write};
 
 /// The default time a store operation may take, connecting included.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -19,7 +23,14 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 /// the record under `<cookie_name>_<id>`, written with `SET key value EX
 /// max_age` (no `EX` when the session has no `max_age`).
 ///
-/// Only `GET`, `SET` and `DEL` are used, so any Redis from 2.6.12 on works.
+/// A load is one `GET`. A save is one round trip when no other request
+/// of the session wrote in between: `SET key value [EX ttl] NX` for a new
+/// session, and for a loaded one a compare-and-set script
+/// (by `EVALSHA`, and `EVAL` when the server does not
+/// have it cached) that writes only if the record is still the one loaded
+/// (compared by its SHA-1), and otherwise returns what is there for the
+/// merge. Logout and renew use `DEL`. Every command and the script touch
+/// one key, so any Redis from 2.6.12 on works, in Redis Cluster as well.
 /// An unreachable or unresponsive server gives
 /// [`ErrorKind::Unavailable`] (a 503) within the backend's
 /// [timeout](RedisBackend::timeout); the next request after the server is
@@ -60,6 +71,7 @@ pub struct RedisBackend {
     connecting: tokio::sync::Mutex<()>,
     generation: AtomicU64,
     timeout: Duration,
+    turns: Turns,
 }
 
 struct Shared {
@@ -99,6 +111,7 @@ impl RedisBackend {
             connecting: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
             timeout: DEFAULT_TIMEOUT,
+            turns: Turns::default(),
         }
     }
 
@@ -200,6 +213,45 @@ impl RedisBackend {
     }
 }
 
+/// The compare-and-set of a loaded record, run atomically by Redis:
+/// `KEYS[1]` the record, `ARGV[1]` the SHA-1 (lowercase hex) of the record
+/// as loaded, `ARGV[2]` `"set"` or `"del"`, `ARGV[3]` the new record,
+/// `ARGV[4]` its TTL in seconds (`""` for none). Returns `1` when written,
+/// `0` when the key is gone (deleted or expired: nothing is written back),
+/// and otherwise the record the key holds now.
+const CAS_SCRIPT: &str = r#"local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+if redis.sha1hex(cur) ~= ARGV[1] then return cur end
+if ARGV[2] == 'del' then
+  redis.call('DEL', KEYS[1])
+elseif ARGV[4] == '' then
+  redis.call('SET', KEYS[1], ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+end
+return 1
+"#;
+
+/// The SHA-1 of [`CAS_SCRIPT`], for `EVALSHA`.
+static CAS_SHA: LazyLock<String> = LazyLock::new(|| sha1_hex(CAS_SCRIPT.as_bytes()));
+
+/// SHA-1 in lowercase hex, as Redis's `redis.sha1hex` writes it.
+fn sha1_hex(bytes: &[u8]) -> String {
+    let digest = Sha1::digest(bytes);
+    let mut hex = String::with_capacity(40);
+    for byte in digest {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+/// Whether `err` is Redis saying it has no script of that SHA-1.
+fn is_noscript(err: &Error) -> bool {
+    std::error::Error::source(err)
+        .and_then(|source| source.downcast_ref::<RedisError>())
+        .is_some_and(|e| e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
+}
+
 /// Whether `e` means the server could not be used at all (so 503), rather
 /// than that it answered with an error.
 fn is_unavailable(e: &RedisError) -> bool {
@@ -219,26 +271,110 @@ fn pool_error(e: PoolError) -> Error {
     }
 }
 
+impl RedisBackend {
+    /// Runs [`CAS_SCRIPT`]: `EVALSHA`, and `EVAL` (which also caches it)
+    /// when the server has not seen the script yet.
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &Stored,
+        write: Write<'_>,
+    ) -> Result<Value, Error> {
+        let (mode, value, ttl) = match write {
+            Write::Value { value, ttl } => ("set", value, ttl.map(|t| t.to_string())),
+            Write::Delete => ("del", &b""[..], None),
+        };
+        let digest = sha1_hex(&expected.value);
+        let invoke = |command: &str, script: &str| {
+            let mut cmd = redis::cmd(command);
+            cmd.arg(script)
+                .arg(1)
+                .arg(key)
+                .arg(&digest)
+                .arg(mode)
+                .arg(value)
+                .arg(ttl.as_deref().unwrap_or(""));
+            cmd
+        };
+        match self.run(invoke("EVALSHA", &CAS_SHA)).await {
+            Err(e) if is_noscript(&e) => self.run(invoke("EVAL", CAS_SCRIPT)).await,
+            other => other,
+        }
+    }
+}
+
 impl KvBackend for RedisBackend {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+    async fn get(&self, key: &str) -> Result<Option<Stored>, Error> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
-        self.run(cmd).await
+        let value: Option<Vec<u8>> = self.run(cmd).await?;
+        Ok(value.map(Stored::unversioned))
     }
 
-    async fn set(&self, key: &str, value: &[u8], ttl: Option<u64>) -> Result<(), Error> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(key).arg(value);
-        if let Some(ttl) = ttl {
-            cmd.arg("EX").arg(ttl);
+    async fn put(&self, key: &str, write: Write<'_>, expect: Expect<'_>) -> Result<Put, Error> {
+        let reply = match (expect, write) {
+            (Expect::Absent, Write::Value { value, ttl }) => {
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(key).arg(value);
+                if let Some(ttl) = ttl {
+                    cmd.arg("EX").arg(ttl);
+                }
+                cmd.arg("NX");
+                return match self.run::<Value>(cmd).await? {
+                    Value::Nil => Ok(Put::Changed(None)),
+                    _ => Ok(Put::Done),
+                };
+            }
+            (Expect::Absent, Write::Delete) => {
+                // Deleting what must not exist: only whether it exists.
+                let mut cmd = redis::cmd("EXISTS");
+                cmd.arg(key);
+                let exists: bool = self.run(cmd).await?;
+                return Ok(if exists {
+                    Put::Changed(None)
+                } else {
+                    Put::Done
+                });
+            }
+            (Expect::Current(expected), write) => {
+                self.compare_and_set(key, expected, write).await?
+            }
+        };
+        match reply {
+            Value::Int(1) => Ok(Put::Done),
+            Value::Int(0) => Ok(Put::Missing),
+            Value::BulkString(current) => Ok(Put::Changed(Some(Stored::unversioned(current)))),
+            other => Err(Error::new(ErrorKind::Store).detail(format!(
+                "unexpected reply to the compare-and-set script: {}",
+                reply_kind(&other)
+            ))),
         }
-        self.run(cmd).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), Error> {
         let mut cmd = redis::cmd("DEL");
         cmd.arg(key);
         self.run(cmd).await
+    }
+
+    async fn pause(&self, pause: Duration) {
+        tokio::time::sleep(pause).await;
+    }
+
+    fn turn(&self, key: &str) -> impl Future<Output = impl Send> + Send {
+        self.turns.enter(key)
+    }
+}
+
+/// The kind of a reply, never its contents (it may hold session data).
+fn reply_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Nil => "nil",
+        Value::Int(_) => "integer",
+        Value::BulkString(_) => "bulk string",
+        Value::Array(_) => "array",
+        Value::SimpleString(_) | Value::Okay => "status",
+        _ => "other",
     }
 }
 

@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::harness::{split_value, App, Fixture, Framework, StoreKind, KEY_B};
+use crate::harness::{request, split_value, App, Fixture, Framework, StoreKind, KEY_B};
 
 fn now() -> i64 {
     SystemTime::now()
@@ -223,14 +223,22 @@ pub async fn new_session_on_login<F: Framework>(fx: Fixture<F>) {
 /// that identity as the cookie and the record key.
 pub async fn set_new_identity_rules<F: Framework>(fx: Fixture<F>) {
     let mut app = fx.app().await;
-    let first = app.post("/identity?id=custom-id-1", json!(null)).await;
+    let id = StoreKind::unique_id();
+    let first = app.post(&format!("/identity?id={id}"), json!(null)).await;
     assert_eq!(first.status, 200, "[{}] {}", app.label, first.body);
-    assert_eq!(first.json()["identity"], "custom-id-1");
+    assert_eq!(first.json()["identity"], id.as_str());
     if fx.store.is_cookie_store() {
-        assert_ne!(app.jar.as_deref(), Some("custom-id-1"));
+        assert_ne!(app.jar.as_deref(), Some(id.as_str()));
     } else {
-        assert_eq!(app.jar.as_deref(), Some("custom-id-1"));
-        assert_eq!(app.get("/meta").await.json()["identity"], "custom-id-1");
+        assert_eq!(app.jar.as_deref(), Some(id.as_str()));
+        assert_eq!(app.get("/meta").await.json()["identity"], id.as_str());
+        // An identity that is taken is refused (409), never overwritten.
+        let mut other = fx.app().await;
+        let taken = other.post(&format!("/identity?id={id}"), json!(null)).await;
+        if fx.store.is_shared() {
+            assert_eq!(taken.status, 409, "[{}] {}", app.label, taken.body);
+            assert_eq!(taken.set_cookies, Vec::<String>::new());
+        }
     }
     // The session is no longer new: changing its identity is refused.
     let second = app.post("/identity?id=other", json!(null)).await;
@@ -485,4 +493,157 @@ pub async fn cookie_options<F: Framework>(fx: Fixture<F>) {
             "SID=\"\"; Domain=example.test; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/"
         );
     }
+}
+
+// --- Concurrent requests of one session (server stores) ----------------------
+
+/// The `Cookie` header an app's jar sends.
+fn cookie_header(app: &App) -> String {
+    format!(
+        "{}={}",
+        app.cookie_name,
+        app.jar.as_deref().expect("a session cookie")
+    )
+}
+
+/// The cookie value a Set-Cookie line sets (`None` for a removal).
+fn set_value(app: &App, line: &str) -> Option<String> {
+    let rest = line.strip_prefix(&format!("{}=", app.cookie_name))?;
+    (!line.contains("Max-Age=0")).then(|| split_value(rest).to_owned())
+}
+
+/// 16 clients write 16 different keys of one session at the same time, 20
+/// writes each, with their loads and saves overlapping: every key ends
+/// with its last write, and every answer is a 200 that keeps the id.
+pub async fn concurrent_writers_keep_every_key<F: Framework>(fx: Fixture<F>) {
+    let mut app = fx.app_with(|b| b.max_age(600)).await;
+    app.post("/set", json!({"seed": true})).await;
+    let cookie = cookie_header(&app);
+    let id = app.jar.clone();
+    let addr = app.server.addr;
+    let writers: Vec<_> = (0..16)
+        .map(|i| {
+            let cookie = cookie.clone();
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                for j in 1..=20 {
+                    let body = json!({ format!("k{i}"): j }).to_string().into_bytes();
+                    let path = format!("/set?delay_ms={}", (i + j) % 3);
+                    answers.push(request(addr, "POST", &path, Some(&cookie), body).await);
+                }
+                answers
+            })
+        })
+        .collect();
+    for writer in writers {
+        for reply in writer.await.expect("writer task") {
+            assert_eq!(reply.status, 200, "[{}] {}", app.label, reply.body);
+            for line in &reply.set_cookies {
+                assert_eq!(set_value(&app, line), id, "[{}] {line}", app.label);
+            }
+        }
+    }
+    let state = app.get("/get").await.json();
+    let lost: Vec<String> = (0..16)
+        .filter(|i| state[format!("k{i}")] != json!(20))
+        .map(|i| format!("k{i}={}", state[format!("k{i}")]))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "[{}] keys without their last write: {lost:?}",
+        app.label
+    );
+    assert_eq!(state["seed"], true, "[{}]", app.label);
+}
+
+/// Strict mode: concurrent increments of one counter. Every increment
+/// answered 2xx is kept, every other one is a 409, and none is a 5xx.
+pub async fn strict_increments_lose_nothing<F: Framework>(fx: Fixture<F>) {
+    let mut app = fx.app_with(|b| b.max_age(600).strict(true)).await;
+    assert_eq!(app.get("/incr").await.json(), json!({"n": 1}));
+    let cookie = cookie_header(&app);
+    let addr = app.server.addr;
+    let clients: Vec<_> = (0..16)
+        .map(|i| {
+            let cookie = cookie.clone();
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for j in 0..10 {
+                    let path = format!("/incr?delay_ms={}", (i * 7 + j) % 4);
+                    let reply = request(addr, "GET", &path, Some(&cookie), Vec::new()).await;
+                    statuses.push((reply.status, reply.body));
+                }
+                statuses
+            })
+        })
+        .collect();
+    let (mut ok, mut conflicts) = (0, 0);
+    for client in clients {
+        for (status, body) in client.await.expect("client task") {
+            match status {
+                200 => ok += 1,
+                409 => {
+                    assert_eq!(body, "Conflict", "[{}] opaque 409 body", app.label);
+                    conflicts += 1;
+                }
+                other => panic!("[{}] status {other}: {body}", app.label),
+            }
+        }
+    }
+    let n = app.get("/get").await.json()["n"].as_u64().expect("n");
+    eprintln!(
+        "[{}] strict: {ok} increments kept, {conflicts} conflicts, n = {n}",
+        app.label
+    );
+    assert_eq!(n, 1 + ok, "[{}] {ok} increments answered 200", app.label);
+    assert_eq!(ok + conflicts, 160);
+    assert!(ok >= 10, "[{}] some increments must win: {ok}", app.label);
+}
+
+/// A logout while four other requests of the session are in flight (they
+/// loaded it and save after the delete), 100 times: the record is never
+/// written back, and no in-flight request hands out the old id again.
+pub async fn logout_racing_requests_stays_logged_out<F: Framework>(fx: Fixture<F>) {
+    let mut app = fx.app_with(|b| b.max_age(600)).await;
+    let addr = app.server.addr;
+    let mut recreated = 0;
+    for trial in 0..100 {
+        app.jar = None;
+        app.post("/set", json!({"user": "alice"})).await;
+        let old = app.jar.clone().expect("a session");
+        let cookie = cookie_header(&app);
+        let in_flight: Vec<_> = (0..4)
+            .map(|i| {
+                let cookie = cookie.clone();
+                tokio::spawn(async move {
+                    let body = json!({ format!("w{i}"): trial }).to_string().into_bytes();
+                    request(addr, "POST", "/set?delay_ms=25", Some(&cookie), body).await
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(8)).await;
+        let logout = app.post("/clear", json!(null)).await;
+        assert_removal(&app, &logout);
+        for task in in_flight {
+            let reply = task.await.expect("request task");
+            assert_eq!(reply.status, 200, "[{}] {}", app.label, reply.body);
+            for line in &reply.set_cookies {
+                assert_ne!(
+                    set_value(&app, line).as_deref(),
+                    Some(old.as_str()),
+                    "[{}] trial {trial}: the old id was handed out again",
+                    app.label
+                );
+            }
+        }
+        let replay = app.meta_with_cookie(&old).await.json();
+        if replay["new"] != true || replay["session"] != json!({}) {
+            recreated += 1;
+        }
+    }
+    assert_eq!(
+        recreated, 0,
+        "[{}] records recreated after logout",
+        app.label
+    );
 }

@@ -72,6 +72,22 @@ impl StoreKind {
         matches!(self, StoreKind::Redis | StoreKind::Memcached)
     }
 
+    /// A session id no test has used (32 lowercase hex digits).
+    pub fn unique_id() -> String {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_nanos();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        format!(
+            "{:024x}{:08x}",
+            nanos & ((1 << 96) - 1),
+            (u64::from(std::process::id()) << 16 | n) & 0xffff_ffff
+        )
+    }
+
     /// A builder for this store, sealing with `key`. Each call makes a new
     /// store value: for the memory store an empty one, for Redis and
     /// memcached a new client of the same server.
@@ -254,7 +270,7 @@ pub fn split_value(rest: &str) -> &str {
 }
 
 /// One HTTP/1.1 request over a new loopback connection.
-async fn request(
+pub async fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,

@@ -191,6 +191,11 @@ async def get_(request):
 async def set_(request):
     body = await json_object(request)
     session = await get_session(request)
+    # As our example servers: wait between loading and saving, so tests can
+    # make requests of one session overlap.
+    delay_ms = request.query.get("delay_ms")
+    if delay_ms is not None:
+        await asyncio.sleep(min(int(delay_ms), 10_000) / 1000)
     for k, v in body.items():
         session[k] = v
     return web.json_response(dict(session))

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::error::Error;
-use crate::stores::{Context, Loaded, SaveRequest, Saved, SessionStore};
+use crate::stores::{Context, Loaded, SaveRequest, Saved, SessionStore, Stored};
 
 #[cfg(feature = "fernet")]
 pub(crate) mod fernet;
@@ -96,7 +96,7 @@ impl<S: Sealer> SessionStore for CookieStore<S> {
         match self.sealer.open(cookie_value, ctx.config.max_age, ctx.now) {
             Ok(record) => Ok(Some(Loaded {
                 identity: None,
-                record,
+                record: Stored::unversioned(record),
             })),
             Err(reason) => {
                 tracing::debug!(
