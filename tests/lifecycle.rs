@@ -49,6 +49,9 @@ impl KvBackend for Counted {
         self.deletes.fetch_add(1, Ordering::SeqCst);
         self.inner.delete(key).await
     }
+    async fn touch(&self, key: &str, ttl: u64) -> Result<bool, Error> {
+        self.inner.touch(key, ttl).await
+    }
 }
 
 /// Writes a raw record under `key` (as another client would).

@@ -366,6 +366,7 @@ enum Op<'a> {
     /// Delete if the CAS unique still matches (meta delete).
     DeleteIf(&'a str, u64),
     Delete(&'a str),
+    Touch(&'a str, u32),
 }
 
 impl Op<'_> {
@@ -386,6 +387,13 @@ impl Op<'_> {
                 )
             }
             Op::Delete(key) => Reply::Status(conn.command(&[b"delete", key.as_bytes()]).await?),
+            Op::Touch(key, exptime) => {
+                let exptime = exptime.to_string();
+                Reply::Status(
+                    conn.command(&[b"touch", key.as_bytes(), exptime.as_bytes()])
+                        .await?,
+                )
+            }
         })
     }
 }
@@ -444,6 +452,18 @@ impl KvBackend for MemcachedBackend {
     async fn delete(&self, key: &str) -> Result<(), Error> {
         match self.run(Op::Delete(key)).await? {
             Reply::Status(Status::Deleted | Status::NotFound) => Ok(()),
+            Reply::Status(other) => Err(unexpected(other)),
+            Reply::Value(_) => Err(Error::new(ErrorKind::Store).detail("unexpected value reply")),
+        }
+    }
+
+    async fn touch(&self, key: &str, ttl: u64) -> Result<bool, Error> {
+        match self
+            .run(Op::Touch(key, exptime(Some(ttl.max(1)), unix_now())))
+            .await?
+        {
+            Reply::Status(Status::Touched) => Ok(true),
+            Reply::Status(Status::NotFound) => Ok(false),
             Reply::Status(other) => Err(unexpected(other)),
             Reply::Value(_) => Err(Error::new(ErrorKind::Store).detail("unexpected value reply")),
         }

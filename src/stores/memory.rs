@@ -237,6 +237,19 @@ impl KvBackend for MemoryBackend {
         self.lock(key).entries.remove(key);
         Ok(())
     }
+
+    async fn touch(&self, key: &str, ttl: u64) -> Result<bool, Error> {
+        let mut map = self.lock(key);
+        if map.live(key).is_none() {
+            return Ok(false);
+        }
+        let expires = Instant::now().checked_add(Duration::from_secs(ttl));
+        if let Some(entry) = map.entries.get_mut(key) {
+            // The value and its version stay: a touch is not a write.
+            entry.expires = expires;
+        }
+        Ok(true)
+    }
 }
 
 impl fmt::Debug for MemoryBackend {
@@ -306,6 +319,12 @@ mod tests {
         set(&backend, "k", b"3", Some(u64::MAX));
         assert_eq!(backend.ttl("k"), Some(None));
         assert_eq!(value(&backend, "k").as_deref(), Some(&b"3"[..]));
+        // A touch changes the expiry, not the value or its version.
+        let before = ready(backend.get("k")).unwrap().unwrap();
+        assert!(ready(backend.touch("k", 30)).unwrap());
+        assert_eq!(backend.ttl("k"), Some(Some(30)));
+        assert_eq!(ready(backend.get("k")).unwrap(), Some(before));
+        assert!(!ready(backend.touch("missing", 30)).unwrap());
     }
 
     #[test]

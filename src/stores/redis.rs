@@ -357,6 +357,12 @@ impl KvBackend for RedisBackend {
         self.run(cmd).await
     }
 
+    async fn touch(&self, key: &str, ttl: u64) -> Result<bool, Error> {
+        let mut cmd = redis::cmd("EXPIRE");
+        cmd.arg(key).arg(ttl.max(1));
+        self.run(cmd).await
+    }
+
     async fn pause(&self, pause: Duration) {
         tokio::time::sleep(pause).await;
     }

@@ -114,6 +114,11 @@ pub trait KvBackend: Send + Sync + 'static {
     /// error.
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), Error>> + Send;
 
+    /// Makes `key` expire `ttl` seconds from now without rewriting it (the
+    /// refresh of a rolling session: Redis `EXPIRE`, memcached `touch`).
+    /// `Ok(false)` when the key is gone.
+    fn touch(&self, key: &str, ttl: u64) -> impl Future<Output = Result<bool, Error>> + Send;
+
     /// Waits until no other save of `key` runs in this process, and holds
     /// that turn until the returned value drops. The default does not wait;
     /// a remote backend queues the saves of one session, so that their

@@ -143,6 +143,17 @@ async fn set_get_delete_and_exptime() {
 
     put_value(&backend, key, b"other", None).await;
     assert_eq!(raw.ttl(key).await, Some(-1), "None never expires");
+    // A touch sets the TTL and leaves the value alone.
+    assert!(backend.touch(key, 30).await.unwrap());
+    assert!(matches!(raw.ttl(key).await, Some(29..=30)));
+    assert_eq!(
+        value_of(&backend, key).await.as_deref(),
+        Some(&b"other"[..])
+    );
+    assert!(!backend
+        .touch("http_session_test_missing", 30)
+        .await
+        .unwrap());
 
     // Exactly 30 days is still relative.
     put_value(&backend, key, b"v", Some(2_592_000)).await;

@@ -145,6 +145,17 @@ async fn set_get_delete_and_ttl() {
     // No TTL: SET without EX, which also clears an earlier TTL.
     put_value(&backend, key, b"other", None).await;
     assert_eq!(ttl(&mut conn, key).await, -1);
+    // A touch sets the TTL and leaves the value alone.
+    assert!(backend.touch(key, 30).await.unwrap());
+    assert!((29..=30).contains(&ttl(&mut conn, key).await));
+    assert_eq!(
+        value_of(&backend, key).await.as_deref(),
+        Some(&b"other"[..])
+    );
+    assert!(!backend
+        .touch("http_session_test_missing", 30)
+        .await
+        .unwrap());
     assert_eq!(
         value_of(&backend, key).await.as_deref(),
         Some(&b"other"[..])
