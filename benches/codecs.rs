@@ -61,6 +61,7 @@ fn record_bytes(map: &Map<String, Value>) -> Vec<u8> {
         .encode(&Record {
             created: &created,
             session: map,
+            meta: None,
         })
         .unwrap()
 }
@@ -81,6 +82,7 @@ fn codecs(c: &mut Criterion) {
                     .encode(&Record {
                         created: &created,
                         session: black_box(&map),
+                        meta: None,
                     })
                     .unwrap()
             });

@@ -27,6 +27,10 @@ pub enum ErrorKind {
     InvalidKey,
     /// A value could not be converted to or from JSON.
     Value,
+    /// The encoded session is larger than the server store's
+    /// [maximum record size](crate::ServerStore::with_max_record_size) (or
+    /// than the store server accepts). Nothing was saved.
+    RecordTooLarge,
     /// A configuration value is not usable (for example a cookie name with
     /// a space in it).
     Config,
@@ -179,6 +183,7 @@ impl fmt::Display for Error {
             ErrorKind::IdentityNotNew => "can't change the identity of a session which is not new",
             ErrorKind::InvalidKey => "invalid session key",
             ErrorKind::Value => "session value conversion failed",
+            ErrorKind::RecordTooLarge => "session record too large",
             ErrorKind::Config => "invalid session configuration",
             ErrorKind::MissingMiddleware => "session middleware is not installed",
             ErrorKind::Conflict => "session changed by a concurrent request",

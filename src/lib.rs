@@ -89,6 +89,45 @@
 //! stores to requests that do not run in parallel (login, logout, a form
 //! post), or use a server store.
 //!
+//! # Expiry
+//!
+//! Every rule is checked when a session is loaded, for every store, cookie
+//! stores included (so a copied cookie replayed after its time gets a fresh
+//! session):
+//!
+//! | rule | set with | runs from | when it passes |
+//! |---|---|---|---|
+//! | storage `max_age` (aiohttp-session's rule) | [`max_age`](SessionManagerBuilder::max_age) | the last modification (`created`) | the session loads empty, not new, with its id |
+//! | the session's own `max_age` | [`Session::set_max_age`] | the last modification | a fresh session (it can shorten the storage `max_age`, not lengthen it) |
+//! | idle timeout | [`idle_timeout`](SessionManagerBuilder::idle_timeout) | the last write, or refresh of a [rolling](SessionManagerBuilder::rolling) session | a fresh session |
+//! | absolute lifetime | [`absolute_lifetime`](SessionManagerBuilder::absolute_lifetime) | the session's first creation (kept by [`Session::renew`], restarted by [`Session::invalidate`]) | a fresh session |
+//! | clock skew | [`clock_skew`](SessionManagerBuilder::clock_skew) (60 s) | - | a timestamp further ahead gives a fresh session |
+//!
+//! A server record's TTL and the cookie's `Max-Age` are the shortest of
+//! the session's `max_age`, the idle timeout and what is left of the
+//! absolute lifetime. What the rules need beyond `created` travels in one
+//! extra member of the record, `"http_session"` ([`Meta`]: the start, the
+//! last write, the session's own `max_age`), written only when a rule
+//! needs it, so a manager without these rules writes aiohttp-session's
+//! record byte for byte. aiohttp-session ignores the member when it loads a
+//! record and drops it when it writes one; after a Python service rewrote a
+//! session, the absolute lifetime and the idle timeout run from that write
+//! (its `created`), and the session's own `max_age` is the storage's again.
+//!
+//! A rolling session's server record is refreshed in the store (its TTL),
+//! not rewritten, so the store expires it when idle; the loads of a rolling
+//! manager also ask the store how long the record has left (Redis `GET` and
+//! `PTTL` in one round trip, memcached `mg`), to refresh at most once per
+//! interval. Server stores count time on their own clock (Redis, memcached,
+//! the memory store's monotonic clock); the rules checked from the record
+//! follow the manager's [`clock`](SessionManagerBuilder::clock).
+//!
+//! [`MemoryStore`] is bounded ([`stores::Capacity`], 64 MiB of records by
+//! default): when full it evicts the least recently used sessions, with a
+//! `tracing` warning. [`ServerStore::with_max_record_size`] refuses larger
+//! records with [`ErrorKind::RecordTooLarge`]. `build()` warns when a server
+//! store's sessions would never expire (no `max_age`, no idle timeout).
+//!
 //! # Security notes
 //!
 //! - Hostile cookies (tampered, expired, truncated, wrongly quoted, sealed
@@ -114,7 +153,7 @@
 //! session; invalidating or renewing a session deletes its server record;
 //! an empty session writes no server record. The README's "Compatibility
 //! with aiohttp-session" section lists every difference, each shown live
-//! against the Python library by `tests/interop.rs`.
+//! against the Python library by `tests/interop`.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -123,6 +162,7 @@ mod clock;
 mod config;
 mod cookie;
 mod error;
+mod expiry;
 mod manager;
 mod random;
 mod record;
@@ -142,7 +182,7 @@ pub use config::{CookieConfig, SameSite};
 pub use cookie::{render_removal, render_set_cookie, MAX_COOKIE_SIZE};
 pub use error::{Error, ErrorKind};
 pub use manager::{LazySession, SessionManager, SessionManagerBuilder};
-pub use record::{Codec, DecodedRecord, JsonCodec, Record};
+pub use record::{Codec, DecodedRecord, JsonCodec, Meta, Record, META_MEMBER};
 pub use session::Session;
 pub use stores::{CookieStore, MemoryStore, PlainStore, ServerStore, SessionStore};
 #[cfg(feature = "fernet")]

@@ -12,9 +12,10 @@ use crate::clock::Clock;
 use crate::config::{CookieConfig, SameSite};
 use crate::cookie::{find_cookie, render_removal, render_set_cookie};
 use crate::error::{Error, ErrorKind};
-use crate::record::{Codec, DecodedRecord, JsonCodec, Record};
+use crate::expiry::{created_secs, Policy, Verdict};
+use crate::record::{Codec, DecodedRecord, JsonCodec, Meta, Record};
 use crate::session::{Session, State};
-use crate::stores::{Context, DynStore, SaveRequest, Saved, SessionStore};
+use crate::stores::{Context, DynStore, Remaining, SaveRequest, Saved, SessionStore, Touched};
 
 /// A store plus the cookie options: the one value every framework adapter
 /// is built from.
@@ -43,20 +44,15 @@ struct Inner {
     store: Box<dyn DynStore>,
     clock: Clock,
     strict: bool,
+    policy: Policy,
 }
 
 impl SessionManager {
-    /// A manager over `store` with aiohttp-session's default options.
+    /// A manager over `store` with aiohttp-session's default options (no
+    /// `max_age`: see [`SessionManagerBuilder::build`] for the warning a
+    /// server store then gets).
     pub fn new(store: impl SessionStore) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                config: CookieConfig::default(),
-                codec: Box::new(JsonCodec),
-                store: Box::new(store),
-                clock: Clock::system(),
-                strict: false,
-            }),
-        }
+        Self::builder(store).assemble()
     }
 
     /// Starts configuring a manager over `store`.
@@ -67,6 +63,7 @@ impl SessionManager {
             codec: Box::new(JsonCodec),
             clock: Clock::system(),
             strict: false,
+            policy: Policy::new(None),
         }
     }
 
@@ -110,60 +107,83 @@ impl SessionManager {
     /// Loads the session a cookie value refers to; a fresh session when
     /// there is none or it cannot be used.
     async fn load(&self, cookie: Option<&str>) -> Result<Session, Error> {
-        let Some(value) = cookie else {
-            return Ok(Session::from_state(self.fresh()));
-        };
         let ctx = self.context();
+        let Some(value) = cookie else {
+            return Ok(Session::from_state(self.fresh(ctx.now)));
+        };
         let Some(loaded) = self.inner.store.load(&ctx, value).await? else {
-            return Ok(Session::from_state(self.fresh()));
+            return Ok(Session::from_state(self.fresh(ctx.now)));
         };
         let Ok(record) = self.inner.codec.decode_record(&loaded.record.value) else {
             tracing::debug!(target: "http_session", "session record does not decode; starting a fresh session");
-            return Ok(Session::from_state(self.fresh()));
+            return Ok(Session::from_state(self.fresh(ctx.now)));
         };
         let mut state = self.restore(record, loaded.identity, ctx.now);
         if state.identity.is_some() {
             state.origin = Some(loaded.record);
+            state.remaining = loaded.remaining;
         }
         Ok(Session::from_state(state))
     }
 
-    /// Rebuilds the session state from a decoded record, with
-    /// aiohttp-session's rules: `{}` (or anything without a `session`
-    /// object) is a new session; a record older than the storage `max_age`
-    /// (strictly) loads empty but keeps its identity and `created`.
+    /// Rebuilds the session state from a decoded record, with the expiry
+    /// rules of [`expiry`](crate::expiry): `{}` (or anything without a
+    /// `session` object) is a new session; so is a record that one of this
+    /// crate's rules expired (its server record is deleted if the new
+    /// session is saved); a record older than the storage `max_age` by
+    /// aiohttp-session's rule loads empty but keeps its identity and
+    /// `created`.
     fn restore(&self, record: DecodedRecord, identity: Option<String>, now: u64) -> State {
-        let max_age = self.inner.config.max_age;
+        let policy = &self.inner.policy;
         let Some(data) = record.session else {
             tracing::debug!(target: "http_session", "session record has no session object; starting a fresh session");
-            return self.fresh();
+            return self.fresh(now);
         };
-        let created = record.created;
-        // age = now - created, or now when created is missing or 0 (a 0 is
-        // still kept as `created`, as Python keeps it).
-        let age = created
-            .as_ref()
-            .and_then(Number::as_f64)
-            .filter(|c| *c != 0.0)
-            .map_or(now as f64, |c| now as f64 - c);
-        let expired = max_age.is_some_and(|limit| age > limit as f64);
-        if expired {
-            tracing::debug!(target: "http_session", age, "session expired; its data is dropped");
+        let meta = record.meta.unwrap_or_default();
+        // A server store's rolling session is refreshed in the store (its
+        // TTL), not in the record: the store expires it when idle.
+        let idle_by_store = identity.is_some() && policy.rolling.is_some() && meta.last.is_some();
+        let verdict = policy.check(record.created.as_ref(), Some(&meta), now, idle_by_store);
+        let data = match verdict {
+            Verdict::Alive => data,
+            Verdict::AgedOut => {
+                tracing::debug!(target: "http_session", "session older than max_age; its data is dropped");
+                Map::new()
+            }
+            Verdict::Expired(reason) => {
+                tracing::debug!(
+                    target: "http_session",
+                    reason = reason.as_str(),
+                    "session expired; starting a fresh session"
+                );
+                let mut fresh = self.fresh(now);
+                fresh.discarded.extend(identity);
+                return fresh;
+            }
+        };
+        let created_at = created_secs(record.created.as_ref()).filter(|c| *c > 0);
+        let mut state = self.fresh(now);
+        state.start = meta.start.or(created_at).unwrap_or(now);
+        state.last = meta.last.or(created_at);
+        if let Some(own) = meta.max_age {
+            state.max_age = own;
         }
+        state.user = meta.user;
         State {
-            data: if expired { Map::new() } else { data },
-            created: created.unwrap_or_else(|| Number::from(now)),
+            data,
+            created: record.created.unwrap_or_else(|| Number::from(now)),
             identity,
             new: false,
-            ..self.fresh()
+            ..state
         }
     }
 
-    fn fresh(&self) -> State {
+    fn fresh(&self, now: u64) -> State {
         State::fresh(
             self.inner.config.max_age,
             self.inner.clock.clone(),
             self.inner.strict,
+            now,
         )
     }
 
@@ -172,31 +192,57 @@ impl SessionManager {
             config: &self.inner.config,
             now: self.inner.clock.now(),
             codec: &*self.inner.codec,
+            wants_remaining: self.inner.policy.rolling.is_some(),
         }
     }
 
-    /// Saves `session` if it changed, returning the `Set-Cookie` value.
+    /// The record's [`Meta`] for a save at `now`: only what the configured
+    /// rules and the session need, so that a manager without them writes
+    /// aiohttp-session's record byte for byte.
+    fn meta_for(&self, state: &State, now: u64) -> Meta {
+        let policy = &self.inner.policy;
+        Meta {
+            start: policy.needs_start().then_some(state.start),
+            last: policy.needs_last().then_some(now),
+            max_age: (state.max_age != self.inner.config.max_age).then_some(state.max_age),
+            user: state.user.clone(),
+        }
+    }
+
+    /// Saves `session` if it changed, returning the `Set-Cookie` value; an
+    /// unchanged rolling session is refreshed when its interval has passed.
     async fn save(&self, session: &Session) -> Result<Option<http::HeaderValue>, Error> {
-        let (record, identity, discarded, empty, max_age, origin, changes) = {
+        let ctx = self.context();
+        let now = ctx.now;
+        let unchanged = {
+            let state = session.lock();
+            (!state.changed).then(|| self.refresh_due(&state, now))
+        };
+        match unchanged {
+            None => {}
+            Some(Refresh::No) => return Ok(None),
+            Some(Refresh::Touch(identity, ttl)) => return self.touch(&ctx, &identity, ttl).await,
+            // Sealed again like a changed session.
+            Some(Refresh::Save) => session.lock().changed = true,
+        }
+        let (record, identity, discarded, empty, lifetime, origin, changes) = {
             let mut state = session.lock();
-            if !state.changed {
-                return Ok(None);
-            }
+            let meta = self.meta_for(&state, now);
             let record = self.inner.codec.encode(&Record {
                 created: &state.created,
                 session: &state.data,
+                meta: Some(&meta),
             })?;
             (
                 record,
                 state.identity.clone(),
                 std::mem::take(&mut state.discarded),
                 state.data.is_empty(),
-                state.max_age,
+                self.inner.policy.lifetime(state.max_age, state.start, now),
                 state.origin.take(),
                 state.changes_for_save(),
             )
         };
-        let ctx = self.context();
         let config = ctx.config;
         let saved = self
             .inner
@@ -208,14 +254,14 @@ impl SessionManager {
                     discarded: &discarded,
                     record: &record,
                     empty,
-                    ttl: max_age,
+                    ttl: lifetime,
                     origin: origin.as_ref(),
                     changes: &changes,
                 },
             )
             .await?;
         let line = match saved {
-            Saved::Cookie(value) => render_set_cookie(config, &value, max_age, ctx.now)?,
+            Saved::Cookie(value) => render_set_cookie(config, &value, lifetime, now)?,
             // As aiohttp-session does, even when no cookie came in.
             Saved::Remove => render_removal(config),
         };
@@ -223,6 +269,63 @@ impl SessionManager {
             .map(Some)
             .map_err(|e| Error::with_source(ErrorKind::Encode, e))
     }
+
+    /// Whether an unchanged, loaded session of a rolling manager is due for
+    /// a refresh: at most once per interval, measured from its last write
+    /// or refresh (a server store tells how long the record has left; a
+    /// cookie carries its last write).
+    fn refresh_due(&self, state: &State, now: u64) -> Refresh {
+        let policy = &self.inner.policy;
+        let Some(interval) = policy.rolling else {
+            return Refresh::No;
+        };
+        if state.new || state.data.is_empty() {
+            return Refresh::No;
+        }
+        let Some(window) = policy.lifetime(state.max_age, state.start, now) else {
+            // Nothing expires: nothing to extend.
+            return Refresh::No;
+        };
+        let since = match (&state.identity, state.remaining) {
+            (Some(_), Remaining::Seconds(left)) => window.saturating_sub(left),
+            (Some(_), Remaining::Never) => return Refresh::No,
+            _ => state.last.map_or(u64::MAX, |last| now.saturating_sub(last)),
+        };
+        if since < interval {
+            return Refresh::No;
+        }
+        match &state.identity {
+            Some(identity) => Refresh::Touch(identity.clone(), window),
+            None => Refresh::Save,
+        }
+    }
+
+    /// Extends a server record's lifetime and sends the cookie again with
+    /// the new `Max-Age` (a cookie store is saved instead).
+    async fn touch(
+        &self,
+        ctx: &Context<'_>,
+        identity: &str,
+        ttl: u64,
+    ) -> Result<Option<http::HeaderValue>, Error> {
+        let line = match self.inner.store.touch(ctx, identity, ttl).await? {
+            Touched::Done => render_set_cookie(ctx.config, identity, Some(ttl), ctx.now)?,
+            Touched::Gone => render_removal(ctx.config),
+            Touched::NeedsSave => return Ok(None),
+        };
+        http::HeaderValue::from_str(&line)
+            .map(Some)
+            .map_err(|e| Error::with_source(ErrorKind::Encode, e))
+    }
+}
+
+/// What an unchanged session needs at the end of a rolling request.
+enum Refresh {
+    No,
+    /// Extend the server record to this many seconds from now.
+    Touch(String, u64),
+    /// Seal the cookie again (cookie stores cannot extend in place).
+    Save,
 }
 
 impl fmt::Debug for SessionManager {
@@ -241,6 +344,7 @@ pub struct SessionManagerBuilder {
     codec: Box<dyn Codec>,
     clock: Clock,
     strict: bool,
+    policy: Policy,
 }
 
 impl SessionManagerBuilder {
@@ -329,18 +433,79 @@ impl SessionManagerBuilder {
         self
     }
 
+    /// The idle timeout in seconds: a session not written (or, for a
+    /// [rolling](Self::rolling) session, not refreshed) for longer expires,
+    /// and the request gets a fresh session. Checked at load for every store
+    /// from the record's last write; server records also get it as their
+    /// TTL, so the store drops idle sessions by itself.
+    pub fn idle_timeout(mut self, seconds: u64) -> Self {
+        self.policy.idle_timeout = Some(seconds);
+        self
+    }
+
+    /// The absolute lifetime in seconds: a session older than this since
+    /// it was first created expires, however active it is, and the request
+    /// gets a fresh session. [`Session::renew`](crate::Session::renew) keeps
+    /// the start (it rotates the id of the same session);
+    /// [`Session::invalidate`](crate::Session::invalidate) ends the session,
+    /// so data written after it starts a new lifetime.
+    pub fn absolute_lifetime(mut self, seconds: u64) -> Self {
+        self.policy.absolute_lifetime = Some(seconds);
+        self
+    }
+
+    /// Rolling sessions: a read-only request extends the session's lifetime
+    /// (its idle timeout and `max_age` window) once `interval` seconds have
+    /// passed since the last write or refresh, so a request costs at most one
+    /// extra store command per session per interval. Server stores extend
+    /// the record in place (Redis `EXPIRE`, memcached `touch`, the memory
+    /// store's expiry) and send the cookie again with its new `Max-Age`;
+    /// cookie stores seal the cookie again. Writes extend the session as
+    /// always.
+    pub fn rolling(mut self, interval: u64) -> Self {
+        self.policy.rolling = Some(interval);
+        self
+    }
+
+    /// How far in the future a record's timestamps may be (another node's
+    /// clock running ahead) before the record is refused as forged or
+    /// broken; default 60 s, as Fernet's TTL check.
+    pub fn clock_skew(mut self, seconds: u64) -> Self {
+        self.policy.skew = seconds;
+        self
+    }
+
     /// Checks the options and builds the manager.
+    ///
+    /// Emits a `tracing` warning when a server store's records would never
+    /// expire (neither `max_age` nor an idle timeout).
     pub fn build(self) -> Result<SessionManager, Error> {
         self.config.validate()?;
-        Ok(SessionManager {
+        Ok(self.assemble())
+    }
+
+    fn assemble(self) -> SessionManager {
+        let policy = Policy {
+            max_age: self.config.max_age,
+            ..self.policy
+        };
+        if self.store.is_server_store() && policy.max_age.is_none() && policy.idle_timeout.is_none()
+        {
+            tracing::warn!(
+                target: "http_session",
+                "server-store sessions never expire: set a max_age or an idle_timeout"
+            );
+        }
+        SessionManager {
             inner: Arc::new(Inner {
                 config: self.config,
                 codec: self.codec,
                 store: self.store,
                 clock: self.clock,
                 strict: self.strict,
+                policy,
             }),
-        })
+        }
     }
 }
 

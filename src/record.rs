@@ -9,17 +9,24 @@ use serde_json::{Map, Number, Value};
 
 use crate::error::{Error, ErrorKind};
 
+/// The name of the record's member that carries [`Meta`].
+pub const META_MEMBER: &str = "http_session";
+
 /// The session payload handed to a [`Codec`].
 ///
 /// It serializes as aiohttp-session's `_get_session_data` does:
 /// `{"created": created, "session": {...}}` with the keys in that order, or
-/// `{}` when the session holds no data.
+/// `{}` when the session holds no data. When the session has [`Meta`], a
+/// third member `"http_session"` follows; aiohttp-session ignores it on
+/// load (and drops it when it rewrites the record).
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
     /// When the session data was last modified (Unix seconds).
     pub created: &'a Number,
     /// The session data.
     pub session: &'a Map<String, Value>,
+    /// What the expiry rules and the user binding need, if anything.
+    pub meta: Option<&'a Meta>,
 }
 
 impl Serialize for Record<'_> {
@@ -27,10 +34,93 @@ impl Serialize for Record<'_> {
         if self.session.is_empty() {
             return serializer.serialize_map(Some(0))?.end();
         }
-        let mut map = serializer.serialize_map(Some(2))?;
+        let meta = self.meta.filter(|meta| !meta.is_empty());
+        let mut map = serializer.serialize_map(Some(2 + usize::from(meta.is_some())))?;
         map.serialize_entry("created", self.created)?;
         map.serialize_entry("session", self.session)?;
+        if let Some(meta) = meta {
+            map.serialize_entry(META_MEMBER, meta)?;
+        }
         map.end()
+    }
+}
+
+/// What this crate keeps beside `created` and `session`: the times the
+/// expiry rules need, the session's own `max_age`, and the user it is bound
+/// to. It travels as the record's top-level member `"http_session"`, which
+/// aiohttp-session ignores when it loads a record and drops when it writes
+/// one (a record Python rewrote has no `Meta`: see the crate docs on expiry
+/// for what that means).
+#[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Meta {
+    /// When the session was first created (Unix seconds): the absolute
+    /// lifetime runs from here.
+    pub start: Option<u64>,
+    /// The last write, or touch of a rolling session (Unix seconds): the
+    /// idle timeout runs from here.
+    pub last: Option<u64>,
+    /// The session's own `max_age` when it is not the storage's:
+    /// `Some(None)` for none.
+    pub max_age: Option<Option<u64>>,
+    /// The id of the user the session is bound to.
+    pub user: Option<String>,
+}
+
+impl Meta {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.start.is_none() && self.last.is_none() && self.max_age.is_none() && self.user.is_none()
+    }
+
+    /// Reads the member as it is written; anything malformed in it is left
+    /// out (a record is never refused for its `Meta`).
+    pub fn from_value(value: &Value) -> Option<Self> {
+        let Value::Object(map) = value else {
+            return None;
+        };
+        let max_age = match map.get("max_age") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(v) => v.as_u64().map(Some),
+        };
+        Some(Self {
+            start: map.get("start").and_then(Value::as_u64),
+            last: map.get("last").and_then(Value::as_u64),
+            max_age,
+            user: map.get("user").and_then(Value::as_str).map(str::to_owned),
+        })
+    }
+}
+
+impl Serialize for Meta {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(start) = self.start {
+            map.serialize_entry("start", &start)?;
+        }
+        if let Some(last) = self.last {
+            map.serialize_entry("last", &last)?;
+        }
+        if let Some(max_age) = self.max_age {
+            map.serialize_entry("max_age", &max_age)?;
+        }
+        if let Some(user) = &self.user {
+            map.serialize_entry("user", user)?;
+        }
+        map.end()
+    }
+}
+
+/// The user id is redacted: it is session data.
+impl std::fmt::Debug for Meta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meta")
+            .field("start", &self.start)
+            .field("last", &self.last)
+            .field("max_age", &self.max_age)
+            .field("user", &self.user.as_ref().map(|_| "[redacted]"))
+            .finish()
     }
 }
 
@@ -46,6 +136,8 @@ pub struct DecodedRecord {
     pub created: Option<Number>,
     /// The record's `session` object.
     pub session: Option<Map<String, Value>>,
+    /// The record's `"http_session"` member, when it has one.
+    pub meta: Option<Meta>,
 }
 
 impl DecodedRecord {
@@ -63,6 +155,7 @@ impl DecodedRecord {
                 Some(Value::Object(map)) => Some(map),
                 _ => None,
             },
+            meta: document.get(META_MEMBER).and_then(Meta::from_value),
         }
     }
 }
@@ -153,6 +246,9 @@ impl<'de> Visitor<'de> for DirectVisitor {
                         _ => None,
                     };
                 }
+                Member::Meta => {
+                    record.meta = Meta::from_value(&map.next_value::<Value>()?);
+                }
                 Member::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -166,6 +262,7 @@ impl<'de> Visitor<'de> for DirectVisitor {
 enum Member {
     Created,
     Session,
+    Meta,
     Other,
 }
 
@@ -181,6 +278,7 @@ impl<'de> Deserialize<'de> for Member {
                 Ok(match name {
                     "created" => Member::Created,
                     "session" => Member::Session,
+                    META_MEMBER => Member::Meta,
                     _ => Member::Other,
                 })
             }
@@ -320,6 +418,7 @@ mod tests {
             .encode(&Record {
                 created: &created,
                 session: &map,
+                meta: None,
             })
             .unwrap();
         String::from_utf8(bytes).unwrap()
@@ -346,6 +445,47 @@ mod tests {
         );
         let back = JsonCodec.decode(text.as_bytes()).unwrap();
         assert_eq!(back["session"]["s"], "é中😀\u{7f}\n\t\"\\/\u{1}");
+    }
+
+    #[test]
+    fn meta_follows_session_and_is_left_out_when_empty() {
+        let created = Number::from(7);
+        let mut session = Map::new();
+        session.insert("a".into(), json!(1));
+        let meta = Meta {
+            start: Some(1),
+            last: Some(5),
+            max_age: Some(None),
+            user: Some("alice".into()),
+        };
+        let bytes = JsonCodec
+            .encode(&Record {
+                created: &created,
+                session: &session,
+                meta: Some(&meta),
+            })
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(bytes.clone()).unwrap(),
+            r#"{"created": 7, "session": {"a": 1}, "http_session": {"start": 1, "last": 5, "max_age": null, "user": "alice"}}"#
+        );
+        assert_eq!(JsonCodec.decode_record(&bytes).unwrap().meta, Some(meta));
+        let bytes = JsonCodec
+            .encode(&Record {
+                created: &created,
+                session: &session,
+                meta: Some(&Meta::default()),
+            })
+            .unwrap();
+        assert_eq!(bytes, br#"{"created": 7, "session": {"a": 1}}"#);
+        assert!(!format!(
+            "{:?}",
+            Meta {
+                user: Some("alice".into()),
+                ..Meta::default()
+            }
+        )
+        .contains("alice"));
     }
 
     #[test]
@@ -405,6 +545,9 @@ mod tests {
             r#"{"created": 1700000000.25, "session": {"a": 1}}"#,
             r#"{"extra": {"deep": [1, 2, {"x": "y"}]}, "session": {"k": "\u00e9"}}"#,
             r#"{"created": 0, "session": {"n": 18446744073709551615}}"#,
+            r#"{"created": 1, "session": {"a": 1}, "http_session": {"start": 1, "last": 2, "max_age": null, "user": "u"}}"#,
+            r#"{"created": 1, "session": {"a": 1}, "http_session": {"start": -1, "max_age": "x", "user": 5}}"#,
+            r#"{"created": 1, "session": {"a": 1}, "http_session": [1, 2]}"#,
             r#"{}"#,
         ];
         for text in documents {

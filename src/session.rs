@@ -9,7 +9,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
-use crate::stores::{Changes, ReadSet, Stored};
+use crate::stores::{Changes, ReadSet, Remaining, Stored};
 
 /// A client's session: a JSON map plus aiohttp-session's attributes
 /// (`created`, `identity`, `new`, per-session `max_age`).
@@ -64,13 +64,22 @@ pub(crate) struct State {
     /// The record as loaded under `identity` (bytes and version), which a
     /// server store's compare-and-set expects to find at save time.
     pub(crate) origin: Option<Stored>,
+    /// When the session was first created (Unix seconds): the absolute
+    /// lifetime runs from here. Kept by `renew`, reset by `invalidate`.
+    pub(crate) start: u64,
+    /// The last write (or touch) the loaded record carries.
+    pub(crate) last: Option<u64>,
+    /// The user the session is bound to.
+    pub(crate) user: Option<String>,
+    /// How long the loaded record had left in its store.
+    pub(crate) remaining: Remaining,
 }
 
 impl State {
-    pub(crate) fn fresh(max_age: Option<u64>, clock: Clock, strict: bool) -> Self {
+    pub(crate) fn fresh(max_age: Option<u64>, clock: Clock, strict: bool, now: u64) -> Self {
         Self {
             data: Map::new(),
-            created: Number::from(clock.now()),
+            created: Number::from(now),
             identity: None,
             new: true,
             changed: false,
@@ -82,6 +91,10 @@ impl State {
             replaced: false,
             reads: strict.then(|| ReadSet::Keys(Vec::new())),
             origin: None,
+            start: now,
+            last: None,
+            user: None,
+            remaining: Remaining::Unknown,
         }
     }
 
@@ -349,27 +362,41 @@ impl Session {
     /// For a server store the record is deleted, whatever concurrent
     /// requests of the same session do: a request that loaded it before
     /// the delete never writes it back.
+    ///
+    /// Data set afterwards is a new session in every respect: its absolute
+    /// lifetime starts now.
     pub fn invalidate(&self) {
         let mut state = self.lock();
         state.data.clear();
         state.changed = true;
         state.replace_all();
         state.drop_identity();
+        state.start = state.clock.now();
+        state.user = None;
     }
 
     /// Replaces this session by a fresh one (aiohttp-session's
     /// `new_session`): no data, `new`, `created` now, the storage `max_age`,
     /// and a new identity on save. The old server record is deleted. Call it
     /// at login so a session id fixed by an attacker is never promoted.
+    ///
+    /// The absolute lifetime keeps running from the first session: renewing
+    /// rotates the id, it does not extend the session's life. To start a
+    /// session whose absolute lifetime runs from now (a login that must be
+    /// limited from the login itself), call [`invalidate`](Self::invalidate)
+    /// and write the new data.
     #[doc(alias = "new_session")]
     pub fn renew(&self) {
         let mut state = self.lock();
         let default_max_age = state.default_max_age;
         let strict = state.reads.is_some();
+        let start = state.start;
         state.drop_identity();
         let discarded = std::mem::take(&mut state.discarded);
-        *state = State::fresh(default_max_age, state.clock.clone(), strict);
+        let now = state.clock.now();
+        *state = State::fresh(default_max_age, state.clock.clone(), strict, now);
         state.discarded = discarded;
+        state.start = start;
         state.changed = true;
         state.replace_all();
     }
@@ -420,7 +447,7 @@ mod tests {
     use serde_json::json;
 
     fn loaded() -> Session {
-        let mut state = State::fresh(Some(60), Clock::system(), false);
+        let mut state = State::fresh(Some(60), Clock::system(), false, 1);
         state.new = false;
         state.identity = Some("abc".into());
         state.created = Number::from(1);
@@ -471,7 +498,7 @@ mod tests {
             s.set_new_identity("x").unwrap_err().kind(),
             ErrorKind::IdentityNotNew
         );
-        let fresh = Session::from_state(State::fresh(None, Clock::system(), false));
+        let fresh = Session::from_state(State::fresh(None, Clock::system(), false, 1));
         fresh.set_new_identity("x").unwrap();
         assert_eq!(fresh.identity().as_deref(), Some("x"));
     }

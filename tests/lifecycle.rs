@@ -353,13 +353,20 @@ async fn python_load_rules() {
     let s = load("{\"created\": 0, \"session\": {\"a\": 1}}".to_owned()).await;
     assert!(s.is_empty() && !s.is_new());
 
-    // A future `created` is kept (negative age), as in Python.
+    // A `created` up to 60 s in the future is kept (a clock a little
+    // ahead); further ahead is refused: a fresh session (Python keeps it).
+    let s = load(format!(
+        "{{\"created\": {}, \"session\": {{\"a\": 1}}}}",
+        now + 60
+    ))
+    .await;
+    assert!(!s.is_empty());
     let s = load(format!(
         "{{\"created\": {}, \"session\": {{\"a\": 1}}}}",
         now + 500
     ))
     .await;
-    assert!(!s.is_empty());
+    assert!(s.is_empty() && s.is_new());
 
     // `{}` is a new session.
     assert!(load("{}".to_owned()).await.is_new());
@@ -383,4 +390,39 @@ fn debug_output_never_shows_keys_or_values() {
     let nacl = NaClKey::from_bytes(&[0x41; 32]).unwrap();
     let text = format!("{nacl:?} {:?}", NaClStore::nacl(&nacl));
     assert!(!text.contains("65") && !text.contains("QUFB"), "{text}");
+}
+
+#[tokio::test]
+async fn records_over_the_maximum_size_are_refused_and_nothing_is_lost() {
+    let backend = Arc::new(MemoryBackend::default());
+    let store = ServerStore::new(Counted {
+        inner: backend.clone(),
+        ..Counted::default()
+    })
+    .with_max_record_size(200);
+    let manager = SessionManager::new(store);
+    let line = request(&manager, None, |s| drop(s.unwrap().insert("a", 1)), true)
+        .await
+        .unwrap();
+    let id = cookie_id(&line);
+    let lazy = manager.start_with_value(Some(id.clone()));
+    lazy.get()
+        .await
+        .unwrap()
+        .insert("big", "x".repeat(300))
+        .unwrap();
+    let err = lazy.finish().await.unwrap_err();
+    assert_eq!(err.kind(), http_session::ErrorKind::RecordTooLarge);
+    assert_eq!(err.status(), 500);
+    assert_eq!(err.to_response_parts().1, "Internal Server Error");
+    // The stored session is as it was.
+    let raw = backend
+        .get(&format!("AIOHTTP_SESSION_{id}"))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert!(String::from_utf8(raw)
+        .unwrap()
+        .ends_with(r#""session": {"a": 1}}"#));
 }

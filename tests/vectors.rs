@@ -178,6 +178,7 @@ fn python_written_records_re_encode_to_the_same_bytes() {
             .encode(&Record {
                 created: &created,
                 session,
+                meta: None,
             })
             .unwrap();
         assert_eq!(

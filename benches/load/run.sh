@@ -19,9 +19,11 @@
 #         read, modify, write the session on every request
 # For Redis and memcached stores the store commands per request are counted
 # (Redis INFO commandstats / memcached stats, reset before the runs).
-# The memory check runs server_axum --store memory --max-age 1 under W1 until
-# SESSIONS sessions were made, idles until they expired and the sweep is due,
-# sends a few more requests, and reports VmRSS along the way.
+# The memory check runs W1 until SESSIONS sessions were made against
+# server_axum --store memory --max-age 1 (then idles until they expired and
+# the sweep is due, and sends a few more requests), against server_axum
+# --store memory without a max-age (the store's default capacity bounds it),
+# and against tower-sessions' MemoryStore, reporting VmRSS along the way.
 #
 # The machine may be shared: before each run the script waits (at most
 # QUIET_WAIT_S) for both CPUs to be nearly idle, and a run in which other
@@ -379,20 +381,26 @@ all_cases() {
 
 rss_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 
-memcheck() {
-    local url made=0 raw chunk=0 started report=$OUT/memcheck.md
-    local rss_idle rss_first rss_loaded hwm_loaded rss_after first_done=0
-    log "memory check: server_axum --store memory --max-age 1, W1 until $SESSIONS sessions"
-    start_server memcheck "$bin/examples/server_axum" --store memory --max-age 1 --workers 1 --port 0
+# memcheck_run LABEL IDLE CMD...: W1 (a new session per request) against
+# CMD until SESSIONS sessions were made (at most MEMCHECK_MAX_LOAD_S of
+# load); with IDLE=1 it then idles MEMCHECK_IDLE_S seconds (expiry and the
+# sweep) and sends 20 more requests. Appends a table to OUT/memcheck.md.
+memcheck_run() {
+    local label=$1 idle=$2 url made=0 failed=0 raw chunk=0 started report=$OUT/memcheck.md
+    local rss_idle rss_first rss_loaded hwm_loaded rss_after first_done=0 first_made=0
+    shift 2
+    log "memory check: $label, W1 until $SESSIONS sessions"
+    start_server "memcheck-${label//[^a-z0-9]/-}" "$@"
     url=http://127.0.0.1:$port/incr
     curl -sS --max-time 5 -o /dev/null "$url"
     rss_idle=$(rss_kb "$server_pid" VmRSS)
     started=$SECONDS
     while ((made < SESSIONS && SECONDS - started < MEMCHECK_MAX_LOAD_S)); do
         chunk=$((chunk + 1))
-        raw=$OUT/raw/memcheck.$chunk.txt
+        raw=$OUT/raw/memcheck-${label//[^a-z0-9]/-}.$chunk.txt
         run_wrk 5 "$raw" "$url"
         made=$((made + $(wrk_requests "$raw")))
+        failed=$((failed + $(wrk_failed "$raw")))
         if ((first_done == 0)); then
             rss_first=$(rss_kb "$server_pid" VmRSS)
             first_made=$made
@@ -401,23 +409,37 @@ memcheck() {
     done
     rss_loaded=$(rss_kb "$server_pid" VmRSS)
     hwm_loaded=$(rss_kb "$server_pid" VmHWM)
-    log "memory check: $made sessions made; idling ${MEMCHECK_IDLE_S}s for expiry and the sweep"
-    sleep "$MEMCHECK_IDLE_S"
-    for _ in $(seq 20); do curl -sS --max-time 5 -o /dev/null "$url"; done
-    rss_after=$(rss_kb "$server_pid" VmRSS)
+    if ((idle)); then
+        log "memory check: $made sessions made; idling ${MEMCHECK_IDLE_S}s for expiry and the sweep"
+        sleep "$MEMCHECK_IDLE_S"
+        for _ in $(seq 20); do curl -sS --max-time 5 -o /dev/null "$url"; done
+        rss_after=$(rss_kb "$server_pid" VmRSS)
+    fi
     stop_server
     {
-        echo "### Memory store RSS (server_axum --store memory --max-age 1, W1)"
+        echo "### Memory RSS: $label (W1, a new session per request)"
         echo
         echo "| point | sessions made | VmRSS |"
         echo "|---|---:|---:|"
         echo "| idle, after 1 request | 1 | $((rss_idle / 1024)) MiB ($rss_idle kB) |"
         echo "| after the first 5 s of W1 | $first_made | $((rss_first / 1024)) MiB ($rss_first kB) |"
         echo "| after all W1 load | $made | $((rss_loaded / 1024)) MiB ($rss_loaded kB); peak VmHWM $((hwm_loaded / 1024)) MiB |"
-        echo "| idle ${MEMCHECK_IDLE_S} s, then 20 requests | $((made + 20)) | $((rss_after / 1024)) MiB ($rss_after kB) |"
+        ((idle)) && echo "| idle ${MEMCHECK_IDLE_S} s, then 20 requests | $((made + 20)) | $((rss_after / 1024)) MiB ($rss_after kB) |"
         echo
-    } >"$report"
-    ((made >= SESSIONS)) || echo "Only $made of $SESSIONS sessions within ${MEMCHECK_MAX_LOAD_S} s of load." >>"$report"
+        echo "Failed requests (non-2xx or socket errors): $failed of $made."
+        ((made >= SESSIONS)) || echo "Only $made of $SESSIONS sessions within ${MEMCHECK_MAX_LOAD_S} s of load."
+        echo
+    } >>"$report"
+}
+
+memcheck() {
+    : >"$OUT/memcheck.md"
+    memcheck_run "server_axum --store memory --max-age 1" 1 \
+        "$bin/examples/server_axum" --store memory --max-age 1 --workers 1 --port 0
+    memcheck_run "server_axum --store memory (no max-age, default capacity)" 0 \
+        "$bin/examples/server_axum" --store memory --workers 1 --port 0
+    memcheck_run "tower-sessions MemoryStore (peer-tower, no expiry)" 0 \
+        "$bin/peer_tower_sessions" --store memory --port 0
 }
 
 # --- report -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 //! --max-age N  --cookie-name NAME  --samesite Lax|Strict|None
 //! --secure  --domain D  --workers N (default 1)
 //! --strict              (strict mode: a read-modify-write that lost a race is a 409)
+//! --idle-timeout S  --absolute-lifetime S  --rolling S  (expiry; see the builder)
 //! ```
 
 use http_session::{MemoryStore, PlainStore, SameSite, SessionManager, SessionManagerBuilder};
@@ -17,7 +18,8 @@ use http_session::{MemoryStore, PlainStore, SameSite, SessionManager, SessionMan
 /// Usage text, printed with every command-line error.
 pub const USAGE: &str = "usage: --store memory|simple|fernet|nacl|redis|memcached [--port N] \
 [--key-hex HEX64 | --fernet-key B64] [--redis-url URL] [--memcached HOST:PORT] [--max-age N] [--cookie-name NAME] \
-[--samesite Lax|Strict|None] [--secure] [--domain D] [--workers N] [--strict]";
+[--samesite Lax|Strict|None] [--secure] [--domain D] [--workers N] [--strict] \
+[--idle-timeout S] [--absolute-lifetime S] [--rolling S]";
 
 /// What a server needs to start.
 #[derive(Debug)]
@@ -58,6 +60,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
     let mut secure = false;
     let mut strict = false;
     let mut domain = None;
+    let mut idle_timeout = None;
+    let mut absolute_lifetime = None;
+    let mut rolling = None;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -84,6 +89,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             }
             "--secure" => secure = true,
             "--strict" => strict = true,
+            "--idle-timeout" => idle_timeout = Some(number(&flag, &value()?)?),
+            "--absolute-lifetime" => absolute_lifetime = Some(number(&flag, &value()?)?),
+            "--rolling" => rolling = Some(number(&flag, &value()?)?),
             "--domain" => domain = Some(value()?),
             "--help" | "-h" => return Err("help requested".to_owned()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -115,6 +123,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
     }
     if let Some(domain) = domain {
         builder = builder.domain(domain);
+    }
+    if let Some(seconds) = idle_timeout {
+        builder = builder.idle_timeout(seconds);
+    }
+    if let Some(seconds) = absolute_lifetime {
+        builder = builder.absolute_lifetime(seconds);
+    }
+    if let Some(seconds) = rolling {
+        builder = builder.rolling(seconds);
     }
     let sessions = builder
         .build()

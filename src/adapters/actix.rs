@@ -15,7 +15,7 @@
 //! }
 //!
 //! # async fn run() -> std::io::Result<()> {
-//! let sessions = SessionManager::new(MemoryStore::memory());
+//! let sessions = SessionManager::builder(MemoryStore::memory()).idle_timeout(1800).build().unwrap();
 //! HttpServer::new(move || {
 //!     App::new()
 //!         .route("/", web::get().to(count))

@@ -12,7 +12,7 @@
 //! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let sessions = SessionManager::new(MemoryStore::memory());
+//! let sessions = SessionManager::builder(MemoryStore::memory()).idle_timeout(1800).build().unwrap();
 //! let app: Router = Router::new()
 //!     .route("/", get(count))
 //!     .layer(SessionLayer::new(sessions));

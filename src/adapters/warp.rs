@@ -25,7 +25,7 @@
 //! }
 //!
 //! # async fn run() -> std::io::Result<()> {
-//! let sessions = SessionManager::new(MemoryStore::memory());
+//! let sessions = SessionManager::builder(MemoryStore::memory()).idle_timeout(1800).build().unwrap();
 //! let routes = warp::path("count")
 //!     .and(session(sessions))
 //!     .then(|session: Session, commit: SessionCommit| async move {

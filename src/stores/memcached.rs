@@ -14,7 +14,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::clock::unix_now;
 use crate::error::{Error, ErrorKind};
 use crate::stores::turns::Turns;
-use crate::stores::{Expect, KvBackend, Put, ServerStore, Stored, Write};
+use crate::stores::{Expect, KvBackend, Put, Remaining, ServerStore, Stored, Write};
 
 /// The default time a store operation may take, connecting included.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -147,6 +147,12 @@ impl MemcachedBackend {
                 *slot = Some(conn);
                 Ok(reply)
             }
+            Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
+                // The server read the item and dropped it: the connection
+                // is still in step.
+                *slot = Some(conn);
+                Err(Error::with_source(ErrorKind::RecordTooLarge, e))
+            }
             Err(e) => Err(Error::store(!is_server_reply(&e), e)),
         }
     }
@@ -202,6 +208,7 @@ enum Status {
 /// What an operation returns.
 enum Reply {
     Value(Option<Stored>),
+    Timed(Option<(Stored, Remaining)>),
     Status(Status),
 }
 
@@ -232,6 +239,12 @@ impl Connection {
             b"HD" => Status::Hd,
             b"NF" => Status::Nf,
             b"EX" => Status::Ex,
+            other if other.starts_with(b"SERVER_ERROR object too large") => {
+                return Err(io::Error::new(
+                    io::ErrorKind::FileTooLarge,
+                    "memcached refused the item as too large (its -I limit)",
+                ))
+            }
             other => return Err(server_error(other)),
         })
     }
@@ -276,6 +289,55 @@ impl Connection {
             value,
             version: Some(cas),
         }))
+    }
+
+    /// Meta get `mg key v c t`: the value, its CAS unique and its TTL.
+    async fn meta_get(&mut self, key: &str) -> io::Result<Option<(Stored, Remaining)>> {
+        self.out.clear();
+        self.out.extend_from_slice(b"mg ");
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b" v c t\r\n");
+        self.send().await?;
+        let line = self.read_line().await?;
+        if line == b"EN" {
+            return Ok(None);
+        }
+        // VA <size> c<cas> t<ttl>
+        let header = std::str::from_utf8(line).map_err(|_| invalid("reply header"))?;
+        let mut parts = header.split(' ');
+        if parts.next() != Some("VA") {
+            return Err(server_error(line));
+        }
+        let len: usize = parts
+            .next()
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n <= MAX_REPLY_VALUE)
+            .ok_or_else(|| invalid("value length"))?;
+        let (mut cas, mut ttl) = (None, None);
+        for flag in parts {
+            if let Some(n) = flag.strip_prefix('c') {
+                cas = n.parse::<u64>().ok();
+            } else if let Some(n) = flag.strip_prefix('t') {
+                ttl = n.parse::<i64>().ok();
+            }
+        }
+        let cas = cas.ok_or_else(|| invalid("cas unique"))?;
+        let mut value = vec![0; len + 2];
+        self.io.read_exact(&mut value).await?;
+        if !value.ends_with(b"\r\n") {
+            return Err(invalid("value terminator"));
+        }
+        value.truncate(len);
+        let remaining = match ttl {
+            Some(-1) => Remaining::Never,
+            Some(t) if t >= 0 => Remaining::Seconds(u64::try_from(t).unwrap_or(0)),
+            _ => Remaining::Unknown,
+        };
+        let stored = Stored {
+            value,
+            version: Some(cas),
+        };
+        Ok(Some((stored, remaining)))
     }
 
     /// A storage command: `add` or `cas`, flags 0.
@@ -354,13 +416,17 @@ fn invalid(what: &str) -> io::Error {
 /// Whether `e` is an error line from the server or a reply that could not
 /// be parsed, rather than a failed connection.
 fn is_server_reply(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::Other | io::ErrorKind::InvalidData)
+    matches!(
+        e.kind(),
+        io::ErrorKind::Other | io::ErrorKind::InvalidData | io::ErrorKind::FileTooLarge
+    )
 }
 
 /// One store operation.
 #[derive(Clone, Copy)]
 enum Op<'a> {
     Gets(&'a str),
+    MetaGet(&'a str),
     Add(&'a str, &'a [u8], u32),
     Cas(&'a str, &'a [u8], u32, u64),
     /// Delete if the CAS unique still matches (meta delete).
@@ -373,6 +439,7 @@ impl Op<'_> {
     async fn run(self, conn: &mut Connection) -> io::Result<Reply> {
         Ok(match self {
             Op::Gets(key) => Reply::Value(conn.gets(key).await?),
+            Op::MetaGet(key) => Reply::Timed(conn.meta_get(key).await?),
             Op::Add(key, value, exptime) => {
                 Reply::Status(conn.store("add", key, exptime, value, None).await?)
             }
@@ -414,11 +481,24 @@ fn unexpected(status: Status) -> Error {
     Error::new(ErrorKind::Store).detail(format!("unexpected memcached reply {status:?}"))
 }
 
+fn unexpected_value() -> Error {
+    Error::new(ErrorKind::Store).detail("unexpected memcached value reply")
+}
+
 impl KvBackend for MemcachedBackend {
     async fn get(&self, key: &str) -> Result<Option<Stored>, Error> {
         match self.run(Op::Gets(key)).await? {
             Reply::Value(value) => Ok(value),
             Reply::Status(status) => Err(unexpected(status)),
+            Reply::Timed(_) => Err(unexpected_value()),
+        }
+    }
+
+    async fn get_with_remaining(&self, key: &str) -> Result<Option<(Stored, Remaining)>, Error> {
+        match self.run(Op::MetaGet(key)).await? {
+            Reply::Timed(found) => Ok(found),
+            Reply::Status(status) => Err(unexpected(status)),
+            Reply::Value(_) => Err(unexpected_value()),
         }
     }
 
@@ -439,7 +519,7 @@ impl KvBackend for MemcachedBackend {
             }
         };
         let Reply::Status(status) = self.run(op).await? else {
-            return Err(Error::new(ErrorKind::Store).detail("unexpected memcached value reply"));
+            return Err(unexpected_value());
         };
         match status {
             Status::Stored | Status::Hd => Ok(Put::Done),
@@ -453,7 +533,7 @@ impl KvBackend for MemcachedBackend {
         match self.run(Op::Delete(key)).await? {
             Reply::Status(Status::Deleted | Status::NotFound) => Ok(()),
             Reply::Status(other) => Err(unexpected(other)),
-            Reply::Value(_) => Err(Error::new(ErrorKind::Store).detail("unexpected value reply")),
+            Reply::Value(_) | Reply::Timed(_) => Err(unexpected_value()),
         }
     }
 
@@ -465,7 +545,7 @@ impl KvBackend for MemcachedBackend {
             Reply::Status(Status::Touched) => Ok(true),
             Reply::Status(Status::NotFound) => Ok(false),
             Reply::Status(other) => Err(unexpected(other)),
-            Reply::Value(_) => Err(Error::new(ErrorKind::Store).detail("unexpected value reply")),
+            Reply::Value(_) | Reply::Timed(_) => Err(unexpected_value()),
         }
     }
 

@@ -47,7 +47,7 @@ pub use cookie::PlainStore;
 pub use cookie::{CookieStore, OpenError, Plain, Sealer};
 #[cfg(feature = "memcached")]
 pub use memcached::{MemcachedBackend, MemcachedStore};
-pub use memory::{MemoryBackend, MemoryStore};
+pub use memory::{Capacity, MemoryBackend, MemoryStore};
 #[cfg(feature = "redis")]
 pub use redis::{RedisBackend, RedisStore};
 pub use server::{is_valid_key, Expect, KeyFactory, KvBackend, Put, ServerStore, Stored, Write};
@@ -64,6 +64,9 @@ pub struct Context<'a> {
     /// The record codec, for stores that merge a save into the record as
     /// they hold it (server stores).
     pub codec: &'a dyn Codec,
+    /// Whether a load should also tell how long the record has left
+    /// ([`Loaded::remaining`]): the manager asks for rolling sessions.
+    pub wants_remaining: bool,
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -71,6 +74,7 @@ impl std::fmt::Debug for Context<'_> {
         f.debug_struct("Context")
             .field("config", &self.config)
             .field("now", &self.now)
+            .field("wants_remaining", &self.wants_remaining)
             .finish_non_exhaustive()
     }
 }
@@ -84,6 +88,33 @@ pub struct Loaded {
     /// The encoded record, for the [`Codec`] to decode, and
     /// its version (server stores compare it when they save).
     pub record: Stored,
+    /// How long the record has left in the store, when it was asked for
+    /// and the store can tell.
+    pub remaining: Remaining,
+}
+
+/// How long a stored record has left before the store expires it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Remaining {
+    /// The store did not say (not asked, or it cannot tell).
+    #[default]
+    Unknown,
+    /// It never expires.
+    Never,
+    /// This many seconds.
+    Seconds(u64),
+}
+
+/// The outcome of [`SessionStore::touch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touched {
+    /// The record's lifetime was extended in place.
+    Done,
+    /// The record is gone.
+    Gone,
+    /// This store cannot extend a session without saving it again (cookie
+    /// stores): the manager saves it.
+    NeedsSave,
 }
 
 /// What the manager asks a store to save.
@@ -163,6 +194,26 @@ pub trait SessionStore: Send + Sync + 'static {
         ctx: &Context<'_>,
         request: SaveRequest<'_>,
     ) -> impl Future<Output = Result<Saved, Error>> + Send;
+
+    /// Extends the lifetime of an unchanged session to `ttl` seconds from
+    /// now without rewriting it, if the store can (a rolling session's
+    /// refresh). The default answers [`Touched::NeedsSave`].
+    fn touch(
+        &self,
+        ctx: &Context<'_>,
+        identity: &str,
+        ttl: u64,
+    ) -> impl Future<Output = Result<Touched, Error>> + Send {
+        let _ = (ctx, identity, ttl);
+        std::future::ready(Ok(Touched::NeedsSave))
+    }
+
+    /// Whether sessions live in the store rather than in the cookie
+    /// (server stores): such a store can revoke a session, and its records
+    /// stay until they expire.
+    fn is_server_store(&self) -> bool {
+        false
+    }
 }
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -180,6 +231,15 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         ctx: &'a Context<'a>,
         request: SaveRequest<'a>,
     ) -> BoxFuture<'a, Result<Saved, Error>>;
+
+    fn touch<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        identity: &'a str,
+        ttl: u64,
+    ) -> BoxFuture<'a, Result<Touched, Error>>;
+
+    fn is_server_store(&self) -> bool;
 }
 
 impl<S: SessionStore> DynStore for S {
@@ -197,5 +257,18 @@ impl<S: SessionStore> DynStore for S {
         request: SaveRequest<'a>,
     ) -> BoxFuture<'a, Result<Saved, Error>> {
         Box::pin(SessionStore::save(self, ctx, request))
+    }
+
+    fn touch<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        identity: &'a str,
+        ttl: u64,
+    ) -> BoxFuture<'a, Result<Touched, Error>> {
+        Box::pin(SessionStore::touch(self, ctx, identity, ttl))
+    }
+
+    fn is_server_store(&self) -> bool {
+        SessionStore::is_server_store(self)
     }
 }

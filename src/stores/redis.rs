@@ -14,7 +14,7 @@ use sha1::{Digest, Sha1};
 
 use crate::error::{Error, ErrorKind};
 use crate::stores::turns::Turns;
-use crate::stores::{Expect, KvBackend, Put, ServerStore, Stored, Write};
+use crate::stores::{Expect, KvBackend, Put, Remaining, ServerStore, Stored, Write};
 
 /// The default time a store operation may take, connecting included.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -167,12 +167,12 @@ impl RedisBackend {
     /// Runs `cmd`, recording in `used` the connection it runs on.
     async fn query<T: FromRedisValue>(
         &self,
-        cmd: &redis::Cmd,
+        cmd: Query<'_>,
         used: &mut Option<u64>,
     ) -> Result<T, Error> {
         let (generation, mut conn, fresh) = self.connection().await?;
         *used = Some(generation);
-        match cmd.query_async(&mut conn).await {
+        match cmd.send(&mut conn).await {
             Ok(value) => Ok(value),
             // A connection that sat idle may have been closed by a server
             // restart; the commands are idempotent, so try once more on a
@@ -181,7 +181,7 @@ impl RedisBackend {
                 self.forget(generation);
                 let (generation, mut conn, _) = self.connection().await?;
                 *used = Some(generation);
-                cmd.query_async(&mut conn)
+                cmd.send(&mut conn)
                     .await
                     .map_err(|e| self.failed(generation, e))
             }
@@ -198,8 +198,12 @@ impl RedisBackend {
     }
 
     async fn run<T: FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, Error> {
+        self.run_query(Query::Cmd(&cmd)).await
+    }
+
+    async fn run_query<T: FromRedisValue>(&self, cmd: Query<'_>) -> Result<T, Error> {
         let mut used = None;
-        let result = tokio::time::timeout(self.timeout, self.query(&cmd, &mut used)).await;
+        let result = tokio::time::timeout(self.timeout, self.query(cmd, &mut used)).await;
         match result {
             Ok(result) => result,
             Err(elapsed) => {
@@ -250,6 +254,25 @@ fn is_noscript(err: &Error) -> bool {
     std::error::Error::source(err)
         .and_then(|source| source.downcast_ref::<RedisError>())
         .is_some_and(|e| e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
+}
+
+/// What one round trip sends: a command or a pipeline.
+#[derive(Clone, Copy)]
+enum Query<'a> {
+    Cmd(&'a redis::Cmd),
+    Pipe(&'a redis::Pipeline),
+}
+
+impl Query<'_> {
+    async fn send<T: FromRedisValue>(
+        self,
+        conn: &mut MultiplexedConnection,
+    ) -> Result<T, RedisError> {
+        match self {
+            Query::Cmd(cmd) => cmd.query_async(conn).await,
+            Query::Pipe(pipe) => pipe.query_async(conn).await,
+        }
+    }
 }
 
 /// Whether `e` means the server could not be used at all (so 503), rather
@@ -309,6 +332,19 @@ impl KvBackend for RedisBackend {
         cmd.arg(key);
         let value: Option<Vec<u8>> = self.run(cmd).await?;
         Ok(value.map(Stored::unversioned))
+    }
+
+    async fn get_with_remaining(&self, key: &str) -> Result<Option<(Stored, Remaining)>, Error> {
+        // One round trip: GET and PTTL pipelined.
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
+        let (value, pttl): (Option<Vec<u8>>, i64) = self.run_query(Query::Pipe(&pipe)).await?;
+        let remaining = match pttl {
+            -1 => Remaining::Never,
+            ms if ms >= 0 => Remaining::Seconds(u64::try_from(ms).unwrap_or(0).div_ceil(1000)),
+            _ => Remaining::Unknown,
+        };
+        Ok(value.map(|value| (Stored::unversioned(value), remaining)))
     }
 
     async fn put(&self, key: &str, write: Write<'_>, expect: Expect<'_>) -> Result<Put, Error> {

@@ -12,7 +12,9 @@ use serde_json::{Map, Value};
 use crate::config::CookieConfig;
 use crate::error::{Error, ErrorKind};
 use crate::record::{Codec, DecodedRecord, Record};
-use crate::stores::{Changes, Context, Loaded, ReadSet, SaveRequest, Saved, SessionStore};
+use crate::stores::{
+    Changes, Context, Loaded, ReadSet, Remaining, SaveRequest, Saved, SessionStore, Touched,
+};
 
 /// A stored value and its version.
 #[derive(Clone, PartialEq, Eq)]
@@ -114,6 +116,22 @@ pub trait KvBackend: Send + Sync + 'static {
     /// error.
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), Error>> + Send;
 
+    /// Like [`get`](Self::get), also telling how long the value has left.
+    /// The default asks `get` and answers [`Remaining::Unknown`]; a rolling
+    /// session then refreshes on every read-only request past its interval
+    /// instead of once per interval.
+    fn get_with_remaining(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<(Stored, Remaining)>, Error>> + Send {
+        async move {
+            Ok(self
+                .get(key)
+                .await?
+                .map(|stored| (stored, Remaining::Unknown)))
+        }
+    }
+
     /// Makes `key` expire `ttl` seconds from now without rewriting it (the
     /// refresh of a rolling session: Redis `EXPIRE`, memcached `touch`).
     /// `Ok(false)` when the key is gone.
@@ -181,6 +199,7 @@ pub(crate) fn random_id() -> Result<String, Error> {
 pub struct ServerStore<B> {
     backend: B,
     key_factory: Option<KeyFactory>,
+    max_record_size: Option<usize>,
 }
 
 impl<B: KvBackend> ServerStore<B> {
@@ -189,6 +208,25 @@ impl<B: KvBackend> ServerStore<B> {
         Self {
             backend,
             key_factory: None,
+            max_record_size: None,
+        }
+    }
+
+    /// Refuses to store a record larger than `bytes` (encoded), with
+    /// [`ErrorKind::RecordTooLarge`]: the request gets an opaque 500 and
+    /// the stored session stays as it was. Default: no limit here (a
+    /// memcached server refuses items over its own `-I` limit, 1 MiB by
+    /// default, which is answered the same way).
+    pub fn with_max_record_size(mut self, bytes: usize) -> Self {
+        self.max_record_size = Some(bytes);
+        self
+    }
+
+    fn check_size(&self, record: &[u8]) -> Result<(), Error> {
+        match self.max_record_size {
+            Some(limit) if record.len() > limit => Err(Error::new(ErrorKind::RecordTooLarge)
+                .detail(format!("{} bytes, limit {limit}", record.len()))),
+            _ => Ok(()),
         }
     }
 
@@ -250,10 +288,19 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
             );
             return Ok(None);
         }
-        match self.backend.get(&key).await? {
-            Some(record) => Ok(Some(Loaded {
+        let found = if ctx.wants_remaining {
+            self.backend.get_with_remaining(&key).await?
+        } else {
+            self.backend
+                .get(&key)
+                .await?
+                .map(|record| (record, Remaining::Unknown))
+        };
+        match found {
+            Some((record, remaining)) => Ok(Some(Loaded {
                 identity: Some(cookie_value.to_owned()),
                 record,
+                remaining,
             })),
             None => {
                 tracing::debug!(target: "http_session", "unknown or expired session id; starting a fresh session");
@@ -281,6 +328,9 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
             return Err(
                 Error::new(ErrorKind::Config).detail("session identity is not a valid store key")
             );
+        }
+        if !request.empty {
+            self.check_size(request.record)?;
         }
         if request.ttl == Some(0) {
             // Expires at once: nothing to keep (and Redis rejects `EX 0`).
@@ -376,6 +426,9 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
             let Some(merged) = merged else {
                 return Ok(dropped());
             };
+            if !merged.empty {
+                self.check_size(&merged.record)?;
+            }
             plan = merged;
             held = Some(current);
         }
@@ -385,6 +438,22 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
             "session save lost every compare-and-set round to concurrent writers"
         );
         Err(Error::new(ErrorKind::Busy))
+    }
+
+    async fn touch(&self, ctx: &Context<'_>, identity: &str, ttl: u64) -> Result<Touched, Error> {
+        let key = store_key(ctx.config, identity);
+        if !is_valid_key(&key) {
+            return Ok(Touched::Gone);
+        }
+        Ok(if self.backend.touch(&key, ttl).await? {
+            Touched::Done
+        } else {
+            Touched::Gone
+        })
+    }
+
+    fn is_server_store(&self) -> bool {
+        true
     }
 }
 
@@ -422,6 +491,7 @@ fn rebase(
     let Ok(DecodedRecord {
         created: current_created,
         session: Some(mut session),
+        ..
     }) = codec.decode_record(&current.value)
     else {
         return Ok(None);
@@ -458,6 +528,7 @@ fn rebase(
     let record = codec.encode(&Record {
         created: &created,
         session: &session,
+        meta: ours.meta.as_ref(),
     })?;
     Ok(Some(Plan {
         record: Cow::Owned(record),
@@ -492,6 +563,7 @@ impl<B: fmt::Debug> fmt::Debug for ServerStore<B> {
         f.debug_struct("ServerStore")
             .field("backend", &self.backend)
             .field("key_factory", &self.key_factory.as_ref().map(|_| "custom"))
+            .field("max_record_size", &self.max_record_size)
             .finish()
     }
 }

@@ -112,6 +112,39 @@ impl StoreKind {
     }
 }
 
+/// A clock the test moves by hand, for the manager's `clock`.
+#[derive(Clone)]
+pub struct TestClock(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl TestClock {
+    /// A clock pinned at the current time.
+    pub fn now() -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs();
+        Self(std::sync::Arc::new(std::sync::atomic::AtomicU64::new(now)))
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn set(&self, to: u64) {
+        self.0.store(to, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn advance(&self, by: u64) {
+        self.0.fetch_add(by, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The function the manager's builder takes.
+    pub fn source(&self) -> impl Fn() -> u64 + Send + Sync + 'static {
+        let clock = self.clone();
+        move || clock.get()
+    }
+}
+
 /// What a case needs: a framework and a store.
 pub struct Fixture<F> {
     pub store: StoreKind,

@@ -53,6 +53,11 @@ macro_rules! conformance {
                 unicode_and_nested_values,
                 oversized_session,
                 cookie_options,
+                idle_timeout_expires_unused_sessions,
+                absolute_lifetime_ends_active_sessions,
+                own_max_age_is_enforced_and_kept,
+                future_created_gives_a_fresh_session,
+                rolling_refresh_is_throttled,
                 $($extra,)*
             );
         }

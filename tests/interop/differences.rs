@@ -518,3 +518,80 @@ async fn invalidate_then_set_in_one_request() {
         }
     }
 }
+
+/// A record whose `created` is an hour in the future (a node whose clock
+/// runs ahead): Python loads it (and it would never expire); we refuse it
+/// beyond the allowed skew of 60 s and start a fresh session.
+#[tokio::test]
+async fn created_in_the_future() {
+    let record = format!(r#"{{"created": {}, "session": {{"a": 1}}}}"#, now() + 3600);
+    for storage in [
+        Storage::Simple,
+        Storage::Fernet,
+        Storage::NaCl,
+        Storage::Redis,
+    ] {
+        let mut kv = if storage.is_server() {
+            Some(Kv::connect(storage).await)
+        } else {
+            None
+        };
+        let py = python_app(storage, &Opts::MATRIX);
+        let rs = rust_app(Framework::Axum, storage, &Opts::MATRIX);
+        let cookie = match &mut kv {
+            Some(kv) => {
+                let id = random_id();
+                kv.set(&store_key(&Opts::MATRIX, &id), record.as_bytes(), 0)
+                    .await;
+                id
+            }
+            None => seal(storage, record.as_bytes()),
+        };
+        let theirs = with_cookie(&py, "GET", "/meta", Some(&cookie)).await.json();
+        assert_eq!(theirs["session"], json!({"a": 1}), "Python {storage:?}");
+        assert_eq!(theirs["new"], false, "Python {storage:?}");
+        let ours = with_cookie(&rs, "GET", "/meta", Some(&cookie)).await.json();
+        assert_eq!(ours["session"], json!({}), "{} {storage:?}", rs.label);
+        assert_eq!(ours["new"], true, "{} {storage:?}", rs.label);
+    }
+}
+
+/// A session's own `max_age`: Python uses it for the cookie and the TTL of
+/// the save it is set in, and loads the next request with the storage
+/// `max_age` again; we keep it in the record (member `"http_session"`) for
+/// later saves, and enforce it at load, also on cookie stores (a copied
+/// cookie replayed after it passed gets a fresh session; Python accepts
+/// the cookie until the storage `max_age` passes).
+#[tokio::test]
+async fn own_max_age_is_kept_across_requests() {
+    for storage in [Storage::Fernet, Storage::Redis] {
+        let mut py = python_app(storage, &Opts::MATRIX);
+        let mut rs = rust_app(Framework::Axum, storage, &Opts::MATRIX);
+        for app in [&mut py, &mut rs] {
+            app.post("/set", json!({"sudo": true})).await;
+            app.post("/max_age?n=2", json!(null)).await;
+        }
+        let copied = (py.jar.clone().unwrap(), rs.jar.clone().unwrap());
+        // The next save of the session: Python is back on 3600.
+        let theirs = py.post("/touch", json!(null)).await;
+        let ours = rs.post("/touch", json!(null)).await;
+        assert_eq!(
+            set_cookie(&theirs).max_age(),
+            Some(3600),
+            "Python {storage:?}"
+        );
+        assert_eq!(set_cookie(&ours).max_age(), Some(2), "ours {storage:?}");
+        // Replayed after the session's own max_age passed.
+        tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+        let theirs = with_cookie(&py, "GET", "/get", Some(&copied.0))
+            .await
+            .json();
+        let ours = with_cookie(&rs, "GET", "/get", Some(&copied.1))
+            .await
+            .json();
+        // Python: its `/touch` saved with the storage max_age again (cookie
+        // Max-Age / Redis EX 3600), so the session lives on.
+        assert_eq!(theirs, json!({"sudo": true}), "Python {storage:?}");
+        assert_eq!(ours, json!({}), "ours {storage:?}");
+    }
+}

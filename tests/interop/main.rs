@@ -139,6 +139,8 @@ struct Opts {
     samesite: Option<&'static str>,
     secure: bool,
     domain: Option<&'static str>,
+    /// Flags for our servers only (options aiohttp-session does not have).
+    rust_only: &'static [&'static str],
 }
 
 impl Opts {
@@ -150,6 +152,7 @@ impl Opts {
         samesite: Some("Lax"),
         secure: false,
         domain: None,
+        rust_only: &[],
     };
 
     const DEFAULTS: Opts = Opts {
@@ -158,6 +161,7 @@ impl Opts {
         samesite: None,
         secure: false,
         domain: None,
+        rust_only: &[],
     };
 
     fn cookie_name(&self) -> &'static str {
@@ -303,6 +307,7 @@ fn rust_app(framework: Framework, storage: Storage, opts: &Opts) -> App {
         .args(["--port", "0", "--workers", "1", "--store", storage.name()])
         .args(storage.args())
         .args(opts.args())
+        .args(opts.rust_only)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -585,6 +590,41 @@ fn mask_times(text: &str) -> String {
     out
 }
 
+/// The record JSON a cookie value carries (opened with the shared key).
+fn record_of(storage: Storage, value: &str) -> String {
+    use http_session::stores::Sealer;
+    let token = py_unquote(value);
+    let bytes = match storage {
+        Storage::Simple => token.into_bytes(),
+        Storage::Fernet => fernet()
+            .open(&token, None, now())
+            .expect("our key opens it"),
+        Storage::NaCl => nacl().open(&token, None, now()).expect("our key opens it"),
+        other => panic!("{other:?} is not a cookie storage"),
+    };
+    String::from_utf8(bytes).expect("UTF-8 record")
+}
+
+/// The record re-encoded without its `"http_session"` member, as Python
+/// would write it.
+fn without_meta(record: &str) -> String {
+    use http_session::Codec;
+    let decoded = http_session::JsonCodec
+        .decode_record(record.as_bytes())
+        .expect("a record");
+    let (Some(created), Some(session)) = (decoded.created, decoded.session) else {
+        return record.to_owned();
+    };
+    let bytes = http_session::JsonCodec
+        .encode(&http_session::Record {
+            created: &created,
+            session: &session,
+            meta: None,
+        })
+        .expect("encodes");
+    String::from_utf8(bytes).expect("UTF-8")
+}
+
 /// Asserts that two `Set-Cookie` lines carry the same name, value form and
 /// attributes in the same order; `expires` may differ by a few seconds and
 /// the value by its secret parts.
@@ -606,22 +646,36 @@ fn assert_same_set_cookie(storage: Storage, python: &str, rust: &str, what: &str
             assert_eq!(py_value, rs_value, "attribute {name}: {context}");
         }
     }
-    // Value: same quoting; for the plain store the same text apart from
-    // `created`; sealed tokens have the same length; ids are 32 hex.
-    assert_eq!(
-        py.value.starts_with('"'),
-        rs.value.starts_with('"'),
-        "quoting: {context}"
-    );
+    // Value: the same record (apart from `created` and our extra member);
+    // the same quoting where the records are the same length (a sealed
+    // token is quoted by its base64 padding); ids are 32 hex.
+    let same_length = match storage {
+        Storage::Redis | Storage::Memcached => true,
+        _ if py.is_removal() || rs.is_removal() => true,
+        _ => record_of(storage, &py.value).len() == record_of(storage, &rs.value).len(),
+    };
+    if same_length {
+        assert_eq!(
+            py.value.starts_with('"'),
+            rs.value.starts_with('"'),
+            "quoting: {context}"
+        );
+    }
     match storage {
-        Storage::Simple => {
-            assert_eq!(mask_times(&py.value), mask_times(&rs.value), "{context}");
+        Storage::Simple | Storage::Fernet | Storage::NaCl if !py.is_removal() => {
+            // The same record, apart from `created` and from the member
+            // `"http_session"` that we add where a rule needs it (a
+            // session's own max_age: see `meta`), which Python ignores.
+            let ours = record_of(storage, &rs.value);
+            let theirs = record_of(storage, &py.value);
+            assert_eq!(
+                mask_times(&without_meta(&theirs)),
+                mask_times(&without_meta(&ours)),
+                "record: {context}"
+            );
+            assert!(!theirs.contains(http_session::META_MEMBER), "{context}");
         }
-        Storage::Fernet | Storage::NaCl => {
-            if !py.is_removal() {
-                assert_eq!(py.value.len(), rs.value.len(), "token length: {context}");
-            }
-        }
+        Storage::Simple | Storage::Fernet | Storage::NaCl => {}
         Storage::Redis | Storage::Memcached => {
             if !py.is_removal() {
                 for v in [&py.value, &rs.value] {
@@ -824,3 +878,4 @@ mod differences;
 mod expiry;
 mod handoff;
 mod headers;
+mod meta;

@@ -646,3 +646,45 @@ pub async fn check_frozen(
         start.elapsed()
     );
 }
+
+/// A rolling session (interval 1 s) read every 100 ms for 3.5 s: its store
+/// is refreshed (`touch`: Redis `EXPIRE`, memcached `touch`) at most once
+/// per interval, never on the read-only requests in between, and the
+/// session outlives its 2 s idle timeout because of it. Prints the counts.
+pub async fn check_rolling_touches<C: Counter>(
+    label: &str,
+    manager: &SessionManager,
+    counter: &mut C,
+    touch_command: &str,
+) {
+    let cookie = new_session(manager).await;
+    let before = counter.snapshot().await;
+    let start = Instant::now();
+    let mut refreshed = 0;
+    let mut reads = 0u64;
+    while start.elapsed() < Duration::from_millis(3500) {
+        let out = request(manager, Some(&cookie), |s| assert_eq!(read_n(s), Some(1)))
+            .await
+            .unwrap();
+        reads += 1;
+        if let Some(line) = &out.set_cookie {
+            assert!(line.contains("Max-Age=2"), "{label}: {line}");
+            assert_eq!(out.cookie(), cookie, "{label}: same id");
+            refreshed += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let counts = counter.snapshot().await.since(&before);
+    let touches = counts.other.get(touch_command).copied().unwrap_or(0);
+    eprintln!(
+        "{label}: {reads} read-only requests in {:?}: {refreshed} refreshes, {counts:?}",
+        start.elapsed()
+    );
+    assert_eq!(touches, refreshed, "{label}: one touch per refresh");
+    assert!(
+        (2..=4).contains(&touches),
+        "{label}: {touches} touches in 3.5 s"
+    );
+    assert_eq!(counts.get, reads, "{label}: one read per request");
+    assert_eq!((counts.set, counts.delete), (0, 0), "{label}: no rewrite");
+}

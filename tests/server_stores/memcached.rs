@@ -276,7 +276,7 @@ async fn too_large_values_are_errors_not_silently_lost() {
         ttl: Some(60),
     };
     let err = backend.put(key, write, Expect::Absent).await.unwrap_err();
-    assert_eq!(err.kind(), http_session::ErrorKind::Store);
+    assert_eq!(err.kind(), http_session::ErrorKind::RecordTooLarge);
     assert_eq!(err.status(), 500);
     assert_eq!(backend.get(key).await.unwrap(), None);
     // The connection is still usable after the refusal.
@@ -308,6 +308,19 @@ async fn command_counts_per_request() {
         .build()
         .unwrap();
     check_command_counts("memcached", &manager, &mut counter).await;
+}
+
+#[tokio::test]
+async fn rolling_refresh_is_one_touch_per_interval() {
+    let _serial = SERVER.lock().await;
+    let addr = addr();
+    let mut counter = Raw::connect(&addr).await;
+    let manager = SessionManager::builder(MemcachedStore::memcached(&addr))
+        .idle_timeout(2)
+        .rolling(1)
+        .build()
+        .unwrap();
+    check_rolling_touches("memcached", &manager, &mut counter, "cmd_touch").await;
 }
 
 #[tokio::test]

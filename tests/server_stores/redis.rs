@@ -278,6 +278,19 @@ async fn command_counts_per_request() {
 }
 
 #[tokio::test]
+async fn rolling_refresh_is_one_expire_per_interval() {
+    let _serial = SERVER.lock().await;
+    let url = url();
+    let mut counter = RedisCounter::start(&url).await;
+    let manager = SessionManager::builder(RedisStore::redis(&url).unwrap())
+        .idle_timeout(2)
+        .rolling(1)
+        .build()
+        .unwrap();
+    check_rolling_touches("redis", &manager, &mut counter, "expire").await;
+}
+
+#[tokio::test]
 async fn concurrent_requests_share_one_connection() {
     let _serial = SERVER.lock().await;
     let url = url();

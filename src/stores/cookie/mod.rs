@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::error::Error;
-use crate::stores::{Context, Loaded, SaveRequest, Saved, SessionStore, Stored};
+use crate::stores::{Context, Loaded, Remaining, SaveRequest, Saved, SessionStore, Stored};
 
 #[cfg(feature = "fernet")]
 pub(crate) mod fernet;
@@ -97,6 +97,7 @@ impl<S: Sealer> SessionStore for CookieStore<S> {
             Ok(record) => Ok(Some(Loaded {
                 identity: None,
                 record: Stored::unversioned(record),
+                remaining: Remaining::Unknown,
             })),
             Err(reason) => {
                 tracing::debug!(
