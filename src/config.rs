@@ -59,6 +59,7 @@ pub struct CookieConfig {
     pub(crate) secure: bool,
     pub(crate) http_only: bool,
     pub(crate) same_site: Option<SameSite>,
+    pub(crate) partitioned: bool,
 }
 
 impl Default for CookieConfig {
@@ -71,6 +72,7 @@ impl Default for CookieConfig {
             secure: false,
             http_only: true,
             same_site: None,
+            partitioned: false,
         }
     }
 }
@@ -112,9 +114,31 @@ impl CookieConfig {
         self.same_site
     }
 
+    /// Whether the `Partitioned` attribute (CHIPS) is sent.
+    pub fn partitioned(&self) -> bool {
+        self.partitioned
+    }
+
     /// Checks that the name, domain and path can be sent in a header
-    /// without quoting.
+    /// without quoting, and that the cookie keeps the rules browsers apply
+    /// to it: a `__Host-` name needs `Secure`, `Path=/` and no `Domain`; a
+    /// `__Secure-` name needs `Secure`; `Partitioned` needs `Secure`. A
+    /// cookie breaking them would be dropped by the browser (so would its
+    /// removal, and logging out would not log out).
     pub(crate) fn validate(&self) -> Result<(), Error> {
+        let config = |detail: &'static str| Err(Error::new(ErrorKind::Config).detail(detail));
+        if self.name.starts_with("__Host-")
+            && (!self.secure || self.path != "/" || self.domain.is_some())
+        {
+            return config("a __Host- cookie needs secure(true), path \"/\" and no domain");
+        }
+        if self.name.starts_with("__Secure-") && !self.secure {
+            return config("a __Secure- cookie needs secure(true)");
+        }
+        if self.partitioned && !self.secure {
+            return config("a Partitioned cookie needs secure(true)");
+        }
+
         let token = |s: &str| {
             !s.is_empty()
                 && s.bytes()

@@ -69,9 +69,12 @@ fn next_pair(input: &[u8]) -> (&[u8], &[u8], &[u8]) {
             }
         }
         match close {
-            Some(c) => lead + c,
+            // A quoted string must end the value: anything but white space
+            // between the closing quote and the next `;` makes the whole
+            // piece an unquoted (and so unusable) value, as aiohttp reads it.
+            Some(c) if trim(&after[lead + c..end_of(after, lead + c)]).is_empty() => lead + c,
             // Unbalanced quote: take everything up to the next `;`.
-            None => end_of(after, lead),
+            _ => end_of(after, lead),
         }
     } else {
         end_of(after, lead)
@@ -206,7 +209,7 @@ fn push_ascii(out: &mut String, run: &[u8]) {
 
 /// Renders `Set-Cookie` for `value`, with the attributes in the order
 /// Python emits them (sorted by key: Domain, expires, HttpOnly, Max-Age,
-/// Path, SameSite, Secure).
+/// Partitioned, Path, SameSite, Secure).
 ///
 /// `max_age` is the session's own value. As in aiohttp-session, when it is
 /// set both `Max-Age` and `expires` are sent; when it is `None` the storage
@@ -243,6 +246,16 @@ pub fn render_set_cookie(
     if let Some(age) = max_age.or(config.max_age) {
         let _ = write!(out, "; Max-Age={age}");
     }
+    push_tail(&mut out, config);
+    Ok(out)
+}
+
+/// The attributes after `Max-Age`, in Python's order: `Partitioned`,
+/// `Path`, `SameSite`, `Secure`.
+fn push_tail(out: &mut String, config: &CookieConfig) {
+    if config.partitioned {
+        out.push_str("; Partitioned");
+    }
     out.push_str("; Path=");
     out.push_str(&config.path);
     if let Some(same_site) = config.same_site {
@@ -252,12 +265,15 @@ pub fn render_set_cookie(
     if config.secure {
         out.push_str("; Secure");
     }
-    Ok(out)
 }
 
-/// Renders the deletion cookie exactly as aiohttp's `del_cookie` does:
-/// an empty quoted value, the epoch `expires`, `Max-Age=0`, the domain and
-/// path, and no `HttpOnly`/`Secure`/`SameSite`.
+/// Renders the deletion cookie: an empty quoted value, the epoch `expires`,
+/// `Max-Age=0`, the domain and path, and the `Partitioned`, `SameSite` and
+/// `Secure` attributes of the session cookie, without which browsers ignore
+/// a deletion (a `__Host-` or `Secure` cookie is only replaced by a
+/// `Secure` one; a partitioned cookie only by a partitioned one). With
+/// none of them configured it is byte for byte what aiohttp's `del_cookie`
+/// sends (which never sends them).
 pub fn render_removal(config: &CookieConfig) -> String {
     let mut out = String::with_capacity(config.name.len() + 96);
     out.push_str(&config.name);
@@ -266,8 +282,8 @@ pub fn render_removal(config: &CookieConfig) -> String {
         out.push_str("; Domain=");
         out.push_str(domain);
     }
-    out.push_str("; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=");
-    out.push_str(&config.path);
+    out.push_str("; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0");
+    push_tail(&mut out, config);
     out
 }
 
@@ -353,6 +369,22 @@ mod tests {
     }
 
     #[test]
+    fn text_after_a_closing_quote_makes_the_value_raw() {
+        assert_eq!(
+            find("AIOHTTP_SESSION=\"abc\"xyz; b=1").as_deref(),
+            Some("\"abc\"xyz")
+        );
+        assert_eq!(
+            find("AIOHTTP_SESSION=\"abc\"  ; b=1").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            find("AIOHTTP_SESSION=\"a;c\"x; b=1").as_deref(),
+            Some("\"a")
+        );
+    }
+
+    #[test]
     fn unbalanced_quotes_do_not_panic() {
         assert_eq!(find("AIOHTTP_SESSION=\"abc; x=1").as_deref(), Some("\"abc"));
         assert_eq!(find("AIOHTTP_SESSION=\"").as_deref(), Some("\""));
@@ -423,16 +455,84 @@ mod tests {
     }
 
     #[test]
-    fn removal_cookie_matches_aiohttp() {
+    fn removal_cookie_matches_aiohttp_without_secure_samesite_partitioned() {
         let config = CookieConfig {
             domain: Some("d.test".into()),
-            secure: true,
+            max_age: Some(60),
+            http_only: true,
             ..CookieConfig::default()
         };
         assert_eq!(
             render_removal(&config),
             "AIOHTTP_SESSION=\"\"; Domain=d.test; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/"
         );
+    }
+
+    #[test]
+    fn removal_cookie_carries_secure_samesite_and_partitioned() {
+        let config = CookieConfig {
+            name: "__Host-s".into(),
+            secure: true,
+            same_site: Some(SameSite::Lax),
+            partitioned: true,
+            ..CookieConfig::default()
+        };
+        assert_eq!(
+            render_removal(&config),
+            "__Host-s=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Partitioned; Path=/; SameSite=Lax; Secure"
+        );
+        let line = render_set_cookie(&config, "tok", Some(60), 0).unwrap();
+        assert_eq!(
+            line,
+            "__Host-s=tok; expires=Thu, 01-Jan-1970 00:01:00 GMT; HttpOnly; Max-Age=60; Partitioned; Path=/; SameSite=Lax; Secure"
+        );
+    }
+
+    #[test]
+    fn cookie_prefix_rules_are_enforced() {
+        let ok = |config: CookieConfig| config.validate().is_ok();
+        let host = CookieConfig {
+            name: "__Host-s".into(),
+            secure: true,
+            ..CookieConfig::default()
+        };
+        assert!(ok(host.clone()));
+        assert!(!ok(CookieConfig {
+            secure: false,
+            ..host.clone()
+        }));
+        assert!(!ok(CookieConfig {
+            path: "/app".into(),
+            ..host.clone()
+        }));
+        assert!(!ok(CookieConfig {
+            domain: Some("example.test".into()),
+            ..host
+        }));
+        let secure = CookieConfig {
+            name: "__Secure-s".into(),
+            domain: Some("example.test".into()),
+            path: "/app".into(),
+            secure: true,
+            ..CookieConfig::default()
+        };
+        assert!(ok(secure.clone()));
+        assert!(!ok(CookieConfig {
+            secure: false,
+            ..secure
+        }));
+        assert!(!ok(CookieConfig {
+            partitioned: true,
+            ..CookieConfig::default()
+        }));
+        let err = CookieConfig {
+            name: "__Host-s".into(),
+            ..CookieConfig::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("__Host-"), "{err}");
     }
 
     #[test]

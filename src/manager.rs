@@ -45,6 +45,7 @@ struct Inner {
     clock: Clock,
     strict: bool,
     policy: Policy,
+    vary: bool,
 }
 
 impl SessionManager {
@@ -64,6 +65,7 @@ impl SessionManager {
             clock: Clock::system(),
             strict: false,
             policy: Policy::new(None),
+            vary: true,
         }
     }
 
@@ -345,6 +347,7 @@ pub struct SessionManagerBuilder {
     clock: Clock,
     strict: bool,
     policy: Policy,
+    vary: bool,
 }
 
 impl SessionManagerBuilder {
@@ -396,6 +399,14 @@ impl SessionManagerBuilder {
     /// The `SameSite` attribute.
     pub fn same_site(mut self, same_site: SameSite) -> Self {
         self.config.same_site = Some(same_site);
+        self
+    }
+
+    /// Sends the `Partitioned` attribute (CHIPS: a cookie kept per top-level
+    /// site, for a session inside a third-party frame); needs
+    /// [`secure`](Self::secure). The removal cookie carries it too.
+    pub fn partitioned(mut self, partitioned: bool) -> Self {
+        self.config.partitioned = partitioned;
         self
     }
 
@@ -467,6 +478,15 @@ impl SessionManagerBuilder {
         self
     }
 
+    /// Whether responses whose handler loaded the session get `Vary:
+    /// Cookie` (default on, as Django does), so that a shared cache never
+    /// serves one user's page to another. It is not added twice: a response
+    /// that already varies on `Cookie` (or on `*`) is left alone.
+    pub fn vary_cookie(mut self, vary: bool) -> Self {
+        self.vary = vary;
+        self
+    }
+
     /// How far in the future a record's timestamps may be (another node's
     /// clock running ahead) before the record is refused as forged or
     /// broken; default 60 s, as Fernet's TTL check.
@@ -504,6 +524,7 @@ impl SessionManagerBuilder {
                 clock: self.clock,
                 strict: self.strict,
                 policy,
+                vary: self.vary,
             }),
         }
     }
@@ -582,6 +603,64 @@ impl LazySession {
             return Ok(None);
         };
         self.inner.manager.save(&session).await
+    }
+}
+
+impl LazySession {
+    /// Ends the request as [`finish`](Self::finish) does and says which
+    /// headers the adapter appends to the response: `Set-Cookie` when the
+    /// session was saved, and `Vary: Cookie` when the handler loaded the
+    /// session (unless [turned off](SessionManagerBuilder::vary_cookie), or
+    /// `vary`, the response's own `Vary` values, already names `Cookie` or
+    /// `*`).
+    pub fn finish_response<'a>(
+        &self,
+        vary: impl IntoIterator<Item = &'a [u8]>,
+    ) -> impl std::future::Future<Output = Result<ResponseHeaders, Error>> + Send + '_ {
+        let add_vary =
+            self.inner.manager.inner.vary && self.loaded().is_some() && !varies_on_cookie(vary);
+        async move {
+            Ok(ResponseHeaders {
+                set_cookie: self.finish().await?,
+                vary: add_vary,
+            })
+        }
+    }
+}
+
+/// Whether `Vary` header values already name `Cookie` (or `*`).
+fn varies_on_cookie<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> bool {
+    values.into_iter().any(|value| {
+        value.split(|&b| b == b',').any(|token| {
+            let token = token.trim_ascii();
+            token == b"*" || token.eq_ignore_ascii_case(b"cookie")
+        })
+    })
+}
+
+/// The headers an adapter appends to a response after the handler; see
+/// [`LazySession::finish_response`].
+#[derive(Debug, Default)]
+pub struct ResponseHeaders {
+    set_cookie: Option<http::HeaderValue>,
+    vary: bool,
+}
+
+impl ResponseHeaders {
+    /// The `Set-Cookie` value, if the session was saved.
+    pub fn set_cookie(&self) -> Option<&http::HeaderValue> {
+        self.set_cookie.as_ref()
+    }
+
+    /// The headers to append, in order.
+    pub fn into_pairs(self) -> impl Iterator<Item = (http::HeaderName, http::HeaderValue)> {
+        let vary = self
+            .vary
+            .then(|| (http::header::VARY, http::HeaderValue::from_static("Cookie")));
+        self.set_cookie
+            .map(|value| (http::header::SET_COOKIE, value))
+            .into_iter()
+            .chain(vary)
     }
 }
 

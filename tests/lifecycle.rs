@@ -223,29 +223,170 @@ async fn set_new_identity_names_the_record() {
         None,
         |s| {
             let s = s.unwrap();
-            s.set_new_identity("user-42").unwrap();
+            s.set_new_identity("42424242424242424242424242424242")
+                .unwrap();
             s.insert("a", 1).unwrap();
         },
         true,
     )
     .await
     .unwrap();
-    assert!(line.starts_with("AIOHTTP_SESSION=user-42;"));
+    assert!(line.starts_with("AIOHTTP_SESSION=42424242424242424242424242424242;"));
     assert!(backend
         .inner
-        .get("AIOHTTP_SESSION_user-42")
+        .get("AIOHTTP_SESSION_42424242424242424242424242424242")
         .await
         .unwrap()
         .is_some());
+    // An identity outside the store's id format is refused at save.
+    let lazy = manager.start_with_value(None);
+    let session = lazy.get().await.unwrap();
+    session.set_new_identity("user-42").unwrap();
+    session.insert("a", 1).unwrap();
+    let err = lazy.finish().await.unwrap_err();
+    assert_eq!(err.kind(), http_session::ErrorKind::Config);
+}
+
+#[tokio::test]
+async fn cookies_that_are_not_ids_never_reach_the_store() {
+    let (manager, backend) = counted();
+    let not_ids = [
+        "",
+        "x",
+        "0123456789ABCDEF0123456789ABCDEF",
+        "0123456789abcdef0123456789abcde",
+        "0123456789abcdef0123456789abcdef0",
+        "../../etc/passwd",
+        "0123456789abcdef0123456789abcdeg",
+        "AIOHTTP_SESSION_0123456789abcdef0123456789abcdef",
+    ];
+    for value in not_ids {
+        let line = request(
+            &manager,
+            Some(value),
+            |s| assert!(s.unwrap().is_new(), "{value:?}"),
+            true,
+        )
+        .await;
+        assert_eq!(line, None, "{value:?}");
+    }
+    assert_eq!(backend.counts(), (0, 0, 0), "no round trip for any of them");
+    // An id of the right form is looked up.
+    request(
+        &manager,
+        Some("0123456789abcdef0123456789abcdef"),
+        |s| assert!(s.unwrap().is_new()),
+        true,
+    )
+    .await;
+    assert_eq!(backend.counts(), (1, 0, 0));
+}
+
+#[tokio::test]
+async fn hashed_ids_keep_no_usable_cookie_in_the_store() {
+    let backend = Arc::new(MemoryBackend::default());
+    let store = ServerStore::new(Counted {
+        inner: backend.clone(),
+        ..Counted::default()
+    })
+    .with_hashed_ids();
+    let manager = SessionManager::new(store);
+    let line = request(&manager, None, |s| drop(s.unwrap().insert("a", 1)), true)
+        .await
+        .unwrap();
+    let id = cookie_id(&line);
+    assert_eq!(
+        backend.get(&format!("AIOHTTP_SESSION_{id}")).await.unwrap(),
+        None
+    );
+    let hashed = {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(id.as_bytes());
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert!(backend
+        .get(&format!("AIOHTTP_SESSION_{hashed}"))
+        .await
+        .unwrap()
+        .is_some());
+    // The cookie still works, and the hash itself is not a cookie.
+    request(
+        &manager,
+        Some(&id),
+        |s| assert_eq!(s.unwrap().get_value("a"), Some(json!(1))),
+        true,
+    )
+    .await;
+    request(
+        &manager,
+        Some(&hashed),
+        |s| assert!(s.unwrap().is_new()),
+        true,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_key_factory_brings_its_own_id_format() {
+    let backend = Counted::default();
+    let store = ServerStore::new(backend.clone()).with_key_factory(
+        || format!("u-{}", "7".repeat(40)),
+        |id| id.len() == 42 && id.starts_with("u-"),
+    );
+    let manager = SessionManager::new(store);
+    let line = request(&manager, None, |s| drop(s.unwrap().insert("a", 1)), true)
+        .await
+        .unwrap();
+    let id = cookie_id(&line);
+    assert_eq!(id, format!("u-{}", "7".repeat(40)));
+    request(
+        &manager,
+        Some(&id),
+        |s| assert_eq!(s.unwrap().get_value("a"), Some(json!(1))),
+        true,
+    )
+    .await;
+    // A default-format id is not one of this store's.
+    let before = backend.counts();
+    request(
+        &manager,
+        Some("0123456789abcdef0123456789abcdef"),
+        |s| assert!(s.unwrap().is_new()),
+        true,
+    )
+    .await;
+    assert_eq!(backend.counts(), before);
 }
 
 #[tokio::test]
 async fn unreadable_server_record_gives_a_fresh_session_and_a_new_id() {
     let (manager, backend) = counted();
-    seed(&backend.inner, "AIOHTTP_SESSION_bad", b"notjson").await;
-    seed(&backend.inner, "AIOHTTP_SESSION_list", b"[1, 2]").await;
-    seed(&backend.inner, "AIOHTTP_SESSION_empty", b"{}").await;
-    for id in ["bad", "list", "empty"] {
+    seed(
+        &backend.inner,
+        "AIOHTTP_SESSION_0000000000000000000000000000bad0",
+        b"notjson",
+    )
+    .await;
+    seed(
+        &backend.inner,
+        "AIOHTTP_SESSION_000000000000000000000000000001a1",
+        b"[1, 2]",
+    )
+    .await;
+    seed(
+        &backend.inner,
+        "AIOHTTP_SESSION_00000000000000000000000000000e00",
+        b"{}",
+    )
+    .await;
+    for id in [
+        "0000000000000000000000000000bad0",
+        "000000000000000000000000000001a1",
+        "00000000000000000000000000000e00",
+    ] {
         let line = request(
             &manager,
             Some(id),
@@ -264,7 +405,7 @@ async fn unreadable_server_record_gives_a_fresh_session_and_a_new_id() {
     assert_eq!(
         backend
             .inner
-            .get("AIOHTTP_SESSION_bad")
+            .get("AIOHTTP_SESSION_0000000000000000000000000000bad0")
             .await
             .unwrap()
             .unwrap()

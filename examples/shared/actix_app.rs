@@ -64,5 +64,9 @@ async fn handle(session: Session, request: HttpRequest, body: web::Bytes) -> Htt
         &session,
     );
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(status).json(reply.body)
+    let mut response = HttpResponse::build(status);
+    if let Some(vary) = reply.vary {
+        response.insert_header((header::VARY, vary));
+    }
+    response.json(reply.body)
 }

@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::RawQuery;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -30,5 +30,11 @@ async fn handle(session: Session, method: Method, uri: Uri, body: Bytes) -> Resp
     routes::pause(uri.query()).await;
     let reply = routes::dispatch(method.as_str(), uri.path(), uri.query(), &body, &session);
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(reply.body)).into_response()
+    let mut response = (status, Json(reply.body)).into_response();
+    if let Some(vary) = reply.vary {
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static(vary));
+    }
+    response
 }

@@ -15,6 +15,7 @@
 //! | `GET /incr` | increments the integer `n` and returns `{"n": n}` |
 //! | `POST /identity?id=X` | `set_new_identity(X)` (409 unless the session is new) |
 //! | `GET /bare` | `"ok"`, without touching the session (served by each framework) |
+//! | `GET /vary` | the session map, with the handler's own `Vary: Accept-Encoding, Cookie` |
 //!
 //! Every route but `/bare` also takes `delay_ms=N` in its query: the server
 //! waits that long (at most 10 s) after the session was loaded and before
@@ -26,21 +27,28 @@
 use http_session::{ErrorKind, Session};
 use serde_json::{json, Map, Value};
 
-/// A route's answer: a status code and a JSON body.
+/// A route's answer: a status code, a JSON body and the handler's own
+/// `Vary` header, if any.
 pub struct Reply {
     pub status: u16,
     pub body: Value,
+    pub vary: Option<&'static str>,
 }
 
 impl Reply {
     fn ok(body: Value) -> Self {
-        Self { status: 200, body }
+        Self {
+            status: 200,
+            body,
+            vary: None,
+        }
     }
 
     fn error(status: u16, message: &str) -> Self {
         Self {
             status,
             body: json!({ "error": message }),
+            vary: None,
         }
     }
 }
@@ -64,6 +72,10 @@ pub fn dispatch(
 ) -> Reply {
     match (method, path) {
         ("GET", "/get") => Reply::ok(Value::Object(session.to_map())),
+        ("GET", "/vary") => Reply {
+            vary: Some("Accept-Encoding, Cookie"),
+            ..Reply::ok(Value::Object(session.to_map()))
+        },
         ("POST", "/set") => set(session, body),
         ("POST", "/clear") => {
             session.invalidate();

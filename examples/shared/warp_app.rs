@@ -66,10 +66,10 @@ async fn handle(
     session: Session,
     commit: SessionCommit,
 ) -> (Response, SessionCommit) {
-    let (status, body) = match route {
+    let (status, body, vary) = match route {
         Route::Incr(query) => {
             routes::pause(query.as_deref()).await;
-            (StatusCode::OK, routes::incr(&session))
+            (StatusCode::OK, routes::incr(&session), None)
         }
         Route::Shared(method, path, query, body) => {
             routes::pause(query.as_deref()).await;
@@ -82,9 +82,14 @@ async fn handle(
             );
             let status =
                 StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (status, reply.body)
+            (status, reply.body, reply.vary)
         }
     };
-    let response = warp::reply::with_status(warp::reply::json(&body), status);
-    (response.into_response(), commit)
+    let mut response = warp::reply::with_status(warp::reply::json(&body), status).into_response();
+    if let Some(vary) = vary {
+        response
+            .headers_mut()
+            .insert(header::VARY, warp::http::HeaderValue::from_static(vary));
+    }
+    (response, commit)
 }

@@ -102,18 +102,19 @@ where
         let response = self.service.call(request);
         Box::pin(async move {
             let mut response = response.await?;
-            let cookie = lazy.finish().await.and_then(|cookie| {
-                cookie
-                    .map(|value| HeaderValue::from_bytes(value.as_bytes()))
-                    .transpose()
-                    .map_err(|e| Error::with_source(ErrorKind::Encode, e))
-            });
-            match cookie {
-                Ok(Some(value)) => {
-                    response.headers_mut().append(header::SET_COOKIE, value);
+            let vary = response.headers().get_all(header::VARY);
+            match lazy.finish_response(vary.map(HeaderValue::as_bytes)).await {
+                Ok(headers) => {
+                    // actix-web 4 has its own http 0.2 types: only bytes cross
+                    // (a valid http 1 name or value is a valid http 0.2 one).
+                    for (name, value) in headers.into_pairs() {
+                        let name = header::HeaderName::from_bytes(name.as_str().as_bytes());
+                        if let (Ok(n), Ok(v)) = (name, HeaderValue::from_bytes(value.as_bytes())) {
+                            response.headers_mut().append(n, v);
+                        }
+                    }
                     Ok(response.map_into_left_body())
                 }
-                Ok(None) => Ok(response.map_into_left_body()),
                 Err(err) => {
                     let (request, _) = response.into_parts();
                     let opaque = err.error_response();

@@ -28,7 +28,7 @@ use std::task::{Context, Poll};
 use axum_core::extract::FromRequestParts;
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
-use http::{header, Request};
+use http::{header, HeaderValue, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -87,12 +87,12 @@ where
         let response = self.inner.call(request);
         Box::pin(async move {
             let mut response = response.await?;
-            match lazy.finish().await {
-                Ok(Some(cookie)) => {
-                    response.headers_mut().append(header::SET_COOKIE, cookie);
+            let vary = response.headers().get_all(header::VARY).iter();
+            match lazy.finish_response(vary.map(HeaderValue::as_bytes)).await {
+                Ok(headers) => {
+                    response.headers_mut().extend(headers.into_pairs());
                     Ok(response)
                 }
-                Ok(None) => Ok(response),
                 Err(err) => {
                     let (status, body) = err.to_response_parts();
                     let mut response = http::Response::new(ResBody::from(body));

@@ -43,7 +43,7 @@
 use std::convert::Infallible;
 use std::fmt;
 
-use ::warp::http::{header, HeaderMap};
+use ::warp::http::{header, HeaderMap, HeaderValue};
 use ::warp::reject::{Reject, Rejection};
 use ::warp::reply::{Reply, Response};
 use ::warp::Filter;
@@ -89,12 +89,16 @@ impl SessionCommit {
     /// 500/503 answer.
     pub async fn reply(self, reply: impl Reply) -> Response {
         let mut response = reply.into_response();
-        match self.lazy.finish().await {
-            Ok(Some(cookie)) => {
-                response.headers_mut().append(header::SET_COOKIE, cookie);
+        let vary = response.headers().get_all(header::VARY).iter();
+        match self
+            .lazy
+            .finish_response(vary.map(HeaderValue::as_bytes))
+            .await
+        {
+            Ok(headers) => {
+                response.headers_mut().extend(headers.into_pairs());
                 response
             }
-            Ok(None) => response,
             Err(err) => opaque(&err),
         }
     }

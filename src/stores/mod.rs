@@ -50,7 +50,10 @@ pub use memcached::{MemcachedBackend, MemcachedStore};
 pub use memory::{Capacity, MemoryBackend, MemoryStore};
 #[cfg(feature = "redis")]
 pub use redis::{RedisBackend, RedisStore};
-pub use server::{is_valid_key, Expect, KeyFactory, KvBackend, Put, ServerStore, Stored, Write};
+pub use server::{
+    is_default_id, is_valid_key, Expect, IdFormat, KeyFactory, KvBackend, Put, ServerStore, Stored,
+    Write,
+};
 
 /// What a store is told with every call.
 #[derive(Clone, Copy)]

@@ -159,6 +159,18 @@ pub trait KvBackend: Send + Sync + 'static {
 /// Makes the id of a new session (aiohttp-session's `key_factory`).
 pub type KeyFactory = Arc<dyn Fn() -> String + Send + Sync>;
 
+/// Says whether a cookie value is an id in a key factory's format.
+pub type IdFormat = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Whether `id` has the form of the default ids: 32 lowercase hex digits
+/// (Python's `uuid.uuid4().hex`).
+pub fn is_default_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// Whether `key` is usable in every backend: 1 to 250 bytes, no
 /// whitespace or control characters (memcached's rule, applied to every
 /// server store so they behave the same). Cookie ids that fail it give a
@@ -195,11 +207,14 @@ pub(crate) fn random_id() -> Result<String, Error> {
 ///
 /// Unlike aiohttp-session, an invalidated or renewed session's record is
 /// deleted rather than overwritten with `{}`, and an empty session writes
-/// nothing.
+/// nothing. A cookie value that is not an id in the store's format (by
+/// default 32 lowercase hex digits) gives a fresh session without asking
+/// the backend.
 pub struct ServerStore<B> {
     backend: B,
-    key_factory: Option<KeyFactory>,
+    key_factory: Option<(KeyFactory, IdFormat)>,
     max_record_size: Option<usize>,
+    hashed_ids: bool,
 }
 
 impl<B: KvBackend> ServerStore<B> {
@@ -209,7 +224,19 @@ impl<B: KvBackend> ServerStore<B> {
             backend,
             key_factory: None,
             max_record_size: None,
+            hashed_ids: false,
         }
+    }
+
+    /// Stores each record under the SHA-256 of its id (lowercase hex)
+    /// instead of the id itself: `<cookie_name>_<sha256(id)>`. A dump of the
+    /// store (a backup, a `KEYS *`, a compromised replica) then yields no
+    /// cookie that logs anyone in. Off by default: aiohttp-session looks
+    /// records up by the id itself, so with this on Python services no
+    /// longer find our sessions (nor we theirs).
+    pub fn with_hashed_ids(mut self) -> Self {
+        self.hashed_ids = true;
+        self
     }
 
     /// Refuses to store a record larger than `bytes` (encoded), with
@@ -230,14 +257,42 @@ impl<B: KvBackend> ServerStore<B> {
         }
     }
 
-    /// Uses `factory` to make the ids of new sessions. Ids must be unique
-    /// and unguessable; ids that fail [`is_valid_key`] make saving fail.
+    /// Uses `factory` to make the ids of new sessions, and `format` to
+    /// tell an id of that form from anything else a cookie may hold: a
+    /// cookie value `format` refuses gives a fresh session without a store
+    /// round trip. Ids must be unique and unguessable (at least 128 random
+    /// bits); an id that `format` refuses, or that fails [`is_valid_key`]
+    /// once prefixed, makes saving fail. So does an identity set with
+    /// [`Session::set_new_identity`](crate::Session::set_new_identity) that
+    /// `format` refuses.
     pub fn with_key_factory(
         mut self,
         factory: impl Fn() -> String + Send + Sync + 'static,
+        format: impl Fn(&str) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.key_factory = Some(Arc::new(factory));
+        self.key_factory = Some((Arc::new(factory), Arc::new(format)));
         self
+    }
+
+    /// Whether `id` has the form of this store's ids.
+    fn accepts(&self, id: &str) -> bool {
+        match &self.key_factory {
+            Some((_, format)) => format(id),
+            None => is_default_id(id),
+        }
+    }
+
+    /// The store key of `id`, if `id` is one of this store's ids.
+    fn key_of(&self, config: &CookieConfig, id: &str) -> Option<String> {
+        if !self.accepts(id) {
+            return None;
+        }
+        let key = if self.hashed_ids {
+            store_key(config, &sha256_hex(id))
+        } else {
+            store_key(config, id)
+        };
+        is_valid_key(&key).then_some(key)
     }
 
     /// The backend.
@@ -247,10 +302,22 @@ impl<B: KvBackend> ServerStore<B> {
 
     fn new_id(&self) -> Result<String, Error> {
         match &self.key_factory {
-            Some(factory) => Ok(factory()),
+            Some((factory, _)) => Ok(factory()),
             None => random_id(),
         }
     }
+}
+
+/// SHA-256 in lowercase hex.
+fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(64);
+    for b in Sha256::digest(text.as_bytes()) {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    hex
 }
 
 fn store_key(config: &CookieConfig, id: &str) -> String {
@@ -279,15 +346,14 @@ fn backoff(round: u32) -> Option<Duration> {
 
 impl<B: KvBackend> SessionStore for ServerStore<B> {
     async fn load(&self, ctx: &Context<'_>, cookie_value: &str) -> Result<Option<Loaded>, Error> {
-        let key = store_key(ctx.config, cookie_value);
-        if !is_valid_key(&key) {
+        let Some(key) = self.key_of(ctx.config, cookie_value) else {
             tracing::debug!(
                 target: "http_session",
                 len = cookie_value.len(),
-                "session id is not a valid key; starting a fresh session"
+                "session cookie is not an id of this store; starting a fresh session"
             );
             return Ok(None);
-        }
+        };
         let found = if ctx.wants_remaining {
             self.backend.get_with_remaining(&key).await?
         } else {
@@ -314,8 +380,7 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
         // A deletion wins over every concurrent save: a request that loaded
         // the record before this point finds it missing and writes nothing.
         for old in request.discarded {
-            let key = store_key(config, old);
-            if is_valid_key(&key) {
+            if let Some(key) = self.key_of(config, old) {
                 self.backend.delete(&key).await?;
             }
         }
@@ -323,12 +388,10 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
             Some(id) => (id.to_owned(), false),
             None => (self.new_id()?, true),
         };
-        let mut key = store_key(config, &id);
-        if !is_valid_key(&key) {
-            return Err(
-                Error::new(ErrorKind::Config).detail("session identity is not a valid store key")
-            );
-        }
+        let Some(mut key) = self.key_of(config, &id) else {
+            return Err(Error::new(ErrorKind::Config)
+                .detail("session identity is not an id in this store's format"));
+        };
         if !request.empty {
             self.check_size(request.record)?;
         }
@@ -357,7 +420,10 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
                     Put::Changed(_) | Put::Missing if generated => {
                         tracing::warn!(target: "http_session", "new session id already taken; drawing another");
                         id = self.new_id()?;
-                        key = store_key(config, &id);
+                        key = self.key_of(config, &id).ok_or_else(|| {
+                            Error::new(ErrorKind::Config)
+                                .detail("the key factory made an id outside its format")
+                        })?;
                     }
                     Put::Changed(_) | Put::Missing => {
                         // `set_new_identity` named a session that exists.
@@ -441,10 +507,9 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
     }
 
     async fn touch(&self, ctx: &Context<'_>, identity: &str, ttl: u64) -> Result<Touched, Error> {
-        let key = store_key(ctx.config, identity);
-        if !is_valid_key(&key) {
+        let Some(key) = self.key_of(ctx.config, identity) else {
             return Ok(Touched::Gone);
-        }
+        };
         Ok(if self.backend.touch(&key, ttl).await? {
             Touched::Done
         } else {
@@ -564,6 +629,7 @@ impl<B: fmt::Debug> fmt::Debug for ServerStore<B> {
             .field("backend", &self.backend)
             .field("key_factory", &self.key_factory.as_ref().map(|_| "custom"))
             .field("max_record_size", &self.max_record_size)
+            .field("hashed_ids", &self.hashed_ids)
             .finish()
     }
 }
@@ -581,6 +647,25 @@ mod tests {
             .bytes()
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn default_ids_are_32_lowercase_hex() {
+        assert!(is_default_id("0123456789abcdef0123456789abcdef"));
+        assert!(!is_default_id("0123456789ABCDEF0123456789abcdef"));
+        assert!(!is_default_id("0123456789abcdef0123456789abcde"));
+        assert!(!is_default_id("0123456789abcdef0123456789abcdef0"));
+        assert!(!is_default_id("g123456789abcdef0123456789abcdef"));
+        assert!(!is_default_id(""));
+    }
+
+    #[test]
+    fn hashed_keys_are_the_sha256_of_the_id() {
+        // The SHA-256 test vector of "abc".
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

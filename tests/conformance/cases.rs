@@ -490,7 +490,8 @@ pub async fn cookie_options<F: Framework>(fx: Fixture<F>) {
     if fx.store != StoreKind::Plain {
         assert_eq!(
             cleared.set_cookie().expect("removal"),
-            "SID=\"\"; Domain=example.test; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/"
+            "SID=\"\"; Domain=example.test; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; \
+             Path=/; SameSite=Strict; Secure"
         );
     }
 }
@@ -861,5 +862,220 @@ pub async fn rolling_refresh_is_throttled<F: Framework>(fx: Fixture<F>) {
         // Without a refresh for longer than the timeout, the store drops it.
         tokio::time::sleep(Duration::from_millis(5200)).await;
         assert_eq!(data(&mut app).await, json!({}), "[{}]", app.label);
+    }
+}
+
+/// `Vary: Cookie` on every response whose handler loaded the session (so a
+/// shared cache never serves one user's page to another), never twice when
+/// the handler sent its own, never on a route that did not load it, and
+/// not at all when turned off.
+pub async fn vary_cookie_on_session_responses<F: Framework>(fx: Fixture<F>) {
+    let mut app = fx.app().await;
+    for (method, path) in [("GET", "/get"), ("POST", "/set"), ("GET", "/meta")] {
+        let body = (method == "POST").then(|| json!({"a": 1}));
+        let reply = app.send(method, path, body).await;
+        assert_eq!(reply.vary, ["Cookie"], "[{}] {method} {path}", app.label);
+    }
+    let bare = app.get("/bare").await;
+    assert_eq!(bare.vary, Vec::<String>::new(), "[{}] /bare", app.label);
+    let own = app.get("/vary").await;
+    assert_eq!(
+        own.vary,
+        ["Accept-Encoding, Cookie"],
+        "[{}] not twice",
+        app.label
+    );
+    let mut off = fx.app_with(|b| b.vary_cookie(false)).await;
+    assert_eq!(
+        off.get("/get").await.vary,
+        Vec::<String>::new(),
+        "[{}] off",
+        off.label
+    );
+}
+
+/// A small deterministic generator for the mutation run.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// One mutation of a `Cookie` header value, the kind a browser, a proxy or
+/// an attacker produces (control characters, which no HTTP client can
+/// send in a header, left out).
+fn mutate(rng: &mut XorShift, name: &str, value: &str) -> String {
+    let header = mutate_raw(rng, name, value);
+    header
+        .chars()
+        .filter(|c| *c == '\t' || !c.is_ascii_control())
+        .collect()
+}
+
+fn mutate_raw(rng: &mut XorShift, name: &str, value: &str) -> String {
+    const NOISE: &[&str] = &[
+        "\"",
+        "\\",
+        ";",
+        ",",
+        "=",
+        " ",
+        "\t",
+        "\\054",
+        "\\073",
+        "\\377",
+        "%",
+        "+",
+        "/",
+        "-",
+        "_",
+        "\u{e9}",
+        "\u{1f600}",
+    ];
+    let mut bytes = value.as_bytes().to_vec();
+    match rng.below(9) {
+        0 if !bytes.is_empty() => {
+            let at = rng.below(bytes.len());
+            bytes[at] ^= 1 << rng.below(7);
+        }
+        1 => bytes.truncate(rng.below(bytes.len() + 1)),
+        2 => {
+            let at = rng.below(bytes.len() + 1);
+            let noise = NOISE[rng.below(NOISE.len())];
+            bytes.splice(at..at, noise.bytes());
+        }
+        3 if !bytes.is_empty() => {
+            let at = rng.below(bytes.len());
+            bytes.remove(at);
+        }
+        4 => bytes = bytes.iter().map(|b| b.to_ascii_uppercase()).collect(),
+        5 => {
+            let swapped = String::from_utf8_lossy(&bytes)
+                .replace('-', "+")
+                .replace('_', "/")
+                .replace('+', "-");
+            bytes = swapped.into_bytes();
+        }
+        6 => bytes.extend(std::iter::repeat_n(b'A', rng.below(6000))),
+        7 => {
+            // The name twice, the mutated value last (the last one wins).
+            let junk = NOISE[rng.below(NOISE.len())];
+            return format!(
+                "{name}={value}; {name}={junk}{}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        _ => {
+            let end = bytes.len();
+            let len = rng.below(end + 1);
+            bytes.rotate_left(len.min(end));
+        }
+    }
+    format!("{name}={}", String::from_utf8_lossy(&bytes))
+}
+
+/// The token a cookie value spells, as Python reads it: `"…"` unquoted
+/// (`\NNN` octal, `\X`), and for Fernet the URL-safe alphabet.
+fn canonical(store: StoreKind, value: &str) -> String {
+    let value = value.trim();
+    // A bare value ends at the first `;`.
+    let value = if value.starts_with('"') {
+        value
+    } else {
+        value.split(';').next().unwrap_or("").trim()
+    };
+    let token = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        Some(inner) => {
+            let mut out = Vec::new();
+            let bytes = inner.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() {
+                let octal = bytes.get(i + 1..i + 4).filter(|d| {
+                    (b'0'..=b'3').contains(&d[0])
+                        && d[1..].iter().all(|c| (b'0'..=b'7').contains(c))
+                });
+                match (bytes[i], octal) {
+                    (b'\\', Some(d)) => {
+                        out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                        i += 4;
+                    }
+                    (b'\\', None) if i + 1 < bytes.len() => {
+                        out.push(bytes[i + 1]);
+                        i += 2;
+                    }
+                    (b, _) => {
+                        out.push(b);
+                        i += 1;
+                    }
+                }
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        }
+        None => value.to_owned(),
+    };
+    if store == StoreKind::Fernet {
+        token.replace('+', "-").replace('/', "_")
+    } else {
+        token
+    }
+}
+
+/// 300 mutations (`HTTP_SESSION_MUTATIONS=N`: N) of a valid session cookie over HTTP: every answer is a
+/// 2xx, and every mutated cookie that is not the original token gives a
+/// fresh session with no data (for the plain store, which anyone can forge,
+/// only the 2xx: a mutation may well be another valid session).
+pub async fn mutated_cookies_get_fresh_sessions<F: Framework>(fx: Fixture<F>) {
+    let mut app = fx.app().await;
+    app.post("/set", json!({"user": "ada", "n": 7})).await;
+    let good = app.jar.clone().expect("a cookie");
+    // HTTP_SESSION_MUTATIONS=N runs N rounds (and another seed) instead.
+    let rounds: u64 = std::env::var("HTTP_SESSION_MUTATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(300);
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15 ^ good.len() as u64 ^ rounds);
+    for round in 0..rounds {
+        let header = mutate(&mut rng, &app.cookie_name, &good);
+        let reply = app.raw("GET", "/meta", Some(&header), Vec::new()).await;
+        assert!(
+            (200..300).contains(&reply.status),
+            "[{}] round {round}: {} for Cookie {header:?}: {}",
+            app.label,
+            reply.status,
+            reply.body
+        );
+        if fx.store == StoreKind::Plain {
+            continue;
+        }
+        let sent = header
+            .rsplit(&format!("{}=", app.cookie_name))
+            .next()
+            .unwrap_or("");
+        let meta = reply.json();
+        // Another spelling of the same token (an escape of a plain
+        // character, Fernet's other base64 alphabet) is the same session.
+        if canonical(fx.store, sent) == canonical(fx.store, &good) {
+            continue;
+        }
+        assert_eq!(
+            meta["session"],
+            json!({}),
+            "[{}] round {round}: {header:?}",
+            app.label
+        );
+        assert_eq!(
+            meta["new"], true,
+            "[{}] round {round}: {header:?}",
+            app.label
+        );
     }
 }

@@ -195,6 +195,8 @@ impl<F: Framework> Fixture<F> {
 pub struct Reply {
     pub status: u16,
     pub set_cookies: Vec<String>,
+    /// Every `Vary` header value.
+    pub vary: Vec<String>,
     pub body: String,
 }
 
@@ -338,6 +340,12 @@ pub async fn request(
         .iter()
         .map(|v| v.to_str().expect("ASCII Set-Cookie").to_owned())
         .collect();
+    let vary = response
+        .headers()
+        .get_all(hyper::header::VARY)
+        .iter()
+        .map(|v| v.to_str().expect("ASCII Vary").to_owned())
+        .collect();
     let body = response
         .into_body()
         .collect()
@@ -347,6 +355,7 @@ pub async fn request(
     Reply {
         status,
         set_cookies,
+        vary,
         body: String::from_utf8_lossy(&body).into_owned(),
     }
 }

@@ -58,6 +58,8 @@ macro_rules! conformance {
                 own_max_age_is_enforced_and_kept,
                 future_created_gives_a_fresh_session,
                 rolling_refresh_is_throttled,
+                vary_cookie_on_session_responses,
+                mutated_cookies_get_fresh_sessions,
                 $($extra,)*
             );
         }

@@ -595,3 +595,31 @@ async fn own_max_age_is_kept_across_requests() {
         assert_eq!(ours, json!({}), "ours {storage:?}");
     }
 }
+
+/// The deletion cookie of a `Secure` / `SameSite` session cookie: aiohttp
+/// sends it without those attributes, and browsers ignore a deletion
+/// without `Secure` for a `Secure` cookie (logging out does not log out);
+/// ours carries them.
+#[tokio::test]
+async fn deletion_cookie_with_secure_and_samesite() {
+    let opts = Opts {
+        secure: true,
+        samesite: Some("Strict"),
+        ..Opts::DEFAULTS
+    };
+    let mut py = python_app(Storage::Fernet, &opts);
+    let mut rs = rust_app(Framework::Axum, Storage::Fernet, &opts);
+    let mut removals = Vec::new();
+    for app in [&mut py, &mut rs] {
+        app.post("/set", json!({"a": 1})).await;
+        let reply = app.post("/clear", json!(null)).await;
+        removals.push(reply.set_cookie().expect("a removal").to_owned());
+    }
+    let removal = "AIOHTTP_SESSION=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/";
+    assert_eq!(removals[0], removal, "Python");
+    assert_eq!(
+        removals[1],
+        format!("{removal}; SameSite=Strict; Secure"),
+        "ours"
+    );
+}

@@ -106,13 +106,15 @@ async fn samesite_none_secure() {
 }
 
 /// The exact deletion cookie, as aiohttp sends it (no HttpOnly, Secure
-/// or SameSite; Domain and Path kept).
+/// or SameSite; Domain and Path kept), when the session cookie has no
+/// `Secure`, `SameSite` or `Partitioned`. With them, ours carries them
+/// (see `differences::deletion_cookie_with_secure_and_samesite`).
 #[tokio::test]
 async fn deletion_cookie_is_aiohttps() {
     let opts = Opts {
         domain: Some("example.test"),
-        secure: true,
         cookie_name: Some("SID"),
+        max_age: Some(60),
         ..Opts::DEFAULTS
     };
     for framework in Framework::ALL {
