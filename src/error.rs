@@ -42,6 +42,9 @@ pub enum ErrorKind {
     /// is (it will see the other request's write). See
     /// [`SessionManagerBuilder::strict`](crate::SessionManagerBuilder::strict).
     Conflict,
+    /// The store cannot do what was asked: a cookie store cannot list or
+    /// revoke sessions, memcached keeps no per-user index.
+    Unsupported,
     /// The session record kept changing under this request's save: the
     /// compare-and-set lost to other writers of the same session more times
     /// than the retry bound allows. Answered with `503 Service Unavailable`;
@@ -188,6 +191,7 @@ impl fmt::Display for Error {
             ErrorKind::MissingMiddleware => "session middleware is not installed",
             ErrorKind::Conflict => "session changed by a concurrent request",
             ErrorKind::Busy => "session store busy: too many concurrent writers",
+            ErrorKind::Unsupported => "not supported by this session store",
         };
         f.write_str(text)?;
         if let Some(detail) = &self.detail {

@@ -168,6 +168,7 @@ mod random;
 mod record;
 mod session;
 pub mod stores;
+mod users;
 
 mod adapters;
 
@@ -193,3 +194,4 @@ pub use stores::{MemcachedBackend, MemcachedStore};
 pub use stores::{NaClKey, NaClStore};
 #[cfg(feature = "redis")]
 pub use stores::{RedisBackend, RedisStore};
+pub use users::{SessionHandle, SessionInfo};

@@ -15,7 +15,9 @@ use crate::error::{Error, ErrorKind};
 use crate::expiry::{created_secs, Policy, Verdict};
 use crate::record::{Codec, DecodedRecord, JsonCodec, Meta, Record};
 use crate::session::{Session, State};
-use crate::stores::{Context, DynStore, Remaining, SaveRequest, Saved, SessionStore, Touched};
+use crate::stores::{
+    Context, DynStore, Remaining, SaveRequest, Saved, SessionStore, Touched, Users,
+};
 
 /// A store plus the cookie options: the one value every framework adapter
 /// is built from.
@@ -110,22 +112,23 @@ impl SessionManager {
     /// there is none or it cannot be used.
     async fn load(&self, cookie: Option<&str>) -> Result<Session, Error> {
         let ctx = self.context();
+        let fresh = || Session::with_manager(self.fresh(ctx.now), self.clone());
         let Some(value) = cookie else {
-            return Ok(Session::from_state(self.fresh(ctx.now)));
+            return Ok(fresh());
         };
         let Some(loaded) = self.inner.store.load(&ctx, value).await? else {
-            return Ok(Session::from_state(self.fresh(ctx.now)));
+            return Ok(fresh());
         };
         let Ok(record) = self.inner.codec.decode_record(&loaded.record.value) else {
             tracing::debug!(target: "http_session", "session record does not decode; starting a fresh session");
-            return Ok(Session::from_state(self.fresh(ctx.now)));
+            return Ok(fresh());
         };
         let mut state = self.restore(record, loaded.identity, ctx.now);
         if state.identity.is_some() {
             state.origin = Some(loaded.record);
             state.remaining = loaded.remaining;
         }
-        Ok(Session::from_state(state))
+        Ok(Session::with_manager(state, self.clone()))
     }
 
     /// Rebuilds the session state from a decoded record, with the expiry
@@ -170,6 +173,7 @@ impl SessionManager {
         if let Some(own) = meta.max_age {
             state.max_age = own;
         }
+        state.loaded_user.clone_from(&meta.user);
         state.user = meta.user;
         State {
             data,
@@ -189,13 +193,18 @@ impl SessionManager {
         )
     }
 
-    fn context(&self) -> Context<'_> {
+    pub(crate) fn context(&self) -> Context<'_> {
         Context {
             config: &self.inner.config,
             now: self.inner.clock.now(),
             codec: &*self.inner.codec,
             wants_remaining: self.inner.policy.rolling.is_some(),
+            absolute_lifetime: self.inner.policy.absolute_lifetime,
         }
+    }
+
+    pub(crate) fn store(&self) -> &dyn DynStore {
+        &*self.inner.store
     }
 
     /// The record's [`Meta`] for a save at `now`: only what the configured
@@ -227,22 +236,26 @@ impl SessionManager {
             // Sealed again like a changed session.
             Some(Refresh::Save) => session.lock().changed = true,
         }
-        let (record, identity, discarded, empty, lifetime, origin, changes) = {
+        let (record, identity, discarded, empty, lifetime, origin, changes, loaded_user, user) = {
             let mut state = session.lock();
             let meta = self.meta_for(&state, now);
-            let record = self.inner.codec.encode(&Record {
+            let record = Record {
                 created: &state.created,
                 session: &state.data,
                 meta: Some(&meta),
-            })?;
+            };
+            let empty = record.is_empty();
+            let record = self.inner.codec.encode(&record)?;
             (
                 record,
                 state.identity.clone(),
                 std::mem::take(&mut state.discarded),
-                state.data.is_empty(),
+                empty,
                 self.inner.policy.lifetime(state.max_age, state.start, now),
                 state.origin.take(),
                 state.changes_for_save(),
+                state.loaded_user.clone(),
+                state.user.clone(),
             )
         };
         let config = ctx.config;
@@ -259,6 +272,10 @@ impl SessionManager {
                     ttl: lifetime,
                     origin: origin.as_ref(),
                     changes: &changes,
+                    users: Users {
+                        loaded: loaded_user.as_deref(),
+                        current: user.as_deref(),
+                    },
                 },
             )
             .await?;

@@ -16,7 +16,8 @@ pub const META_MEMBER: &str = "http_session";
 ///
 /// It serializes as aiohttp-session's `_get_session_data` does:
 /// `{"created": created, "session": {...}}` with the keys in that order, or
-/// `{}` when the session holds no data. When the session has [`Meta`], a
+/// `{}` when the session holds no data (and is bound to no user). When the
+/// session has [`Meta`], a
 /// third member `"http_session"` follows; aiohttp-session ignores it on
 /// load (and drops it when it rewrites the record).
 #[derive(Debug, Clone, Copy)]
@@ -29,9 +30,17 @@ pub struct Record<'a> {
     pub meta: Option<&'a Meta>,
 }
 
+impl Record<'_> {
+    /// Whether there is nothing to store: no data and no user binding (a
+    /// session bound to a user is kept, even with no data).
+    pub fn is_empty(&self) -> bool {
+        self.session.is_empty() && self.meta.is_none_or(|meta| meta.user.is_none())
+    }
+}
+
 impl Serialize for Record<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.session.is_empty() {
+        if self.is_empty() {
             return serializer.serialize_map(Some(0))?.end();
         }
         let meta = self.meta.filter(|meta| !meta.is_empty());

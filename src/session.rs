@@ -9,7 +9,9 @@ use serde_json::{Map, Number, Value};
 
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
+use crate::manager::SessionManager;
 use crate::stores::{Changes, ReadSet, Remaining, Stored};
+use crate::users::{SessionHandle, SessionInfo};
 
 /// A client's session: a JSON map plus aiohttp-session's attributes
 /// (`created`, `identity`, `new`, per-session `max_age`).
@@ -37,6 +39,8 @@ use crate::stores::{Changes, ReadSet, Remaining, Stored};
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<Mutex<State>>,
+    /// The manager that loaded it, for the per-user operations.
+    manager: Option<SessionManager>,
 }
 
 /// Everything the manager needs to save a session.
@@ -71,6 +75,9 @@ pub(crate) struct State {
     pub(crate) last: Option<u64>,
     /// The user the session is bound to.
     pub(crate) user: Option<String>,
+    /// The user the loaded record was bound to (whose index its id
+    /// leaves when the record is deleted or rebound).
+    pub(crate) loaded_user: Option<String>,
     /// How long the loaded record had left in its store.
     pub(crate) remaining: Remaining,
 }
@@ -94,6 +101,7 @@ impl State {
             start: now,
             last: None,
             user: None,
+            loaded_user: None,
             remaining: Remaining::Unknown,
         }
     }
@@ -156,10 +164,25 @@ impl State {
 }
 
 impl Session {
+    #[cfg(test)]
     pub(crate) fn from_state(state: State) -> Self {
         Self {
             inner: Arc::new(Mutex::new(state)),
+            manager: None,
         }
+    }
+
+    pub(crate) fn with_manager(state: State, manager: SessionManager) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(state)),
+            manager: Some(manager),
+        }
+    }
+
+    fn manager(&self) -> Result<&SessionManager, Error> {
+        self.manager
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorKind::MissingMiddleware))
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -391,12 +414,14 @@ impl Session {
         let default_max_age = state.default_max_age;
         let strict = state.reads.is_some();
         let start = state.start;
+        let loaded_user = state.loaded_user.take();
         state.drop_identity();
         let discarded = std::mem::take(&mut state.discarded);
         let now = state.clock.now();
         *state = State::fresh(default_max_age, state.clock.clone(), strict, now);
         state.discarded = discarded;
         state.start = start;
+        state.loaded_user = loaded_user;
         state.changed = true;
         state.replace_all();
     }
@@ -411,6 +436,95 @@ impl Session {
         }
         state.identity = Some(identity.into());
         Ok(())
+    }
+
+    /// Binds the session to `user` (an id of yours, such as a user's
+    /// primary key), so that [`SessionManager::sessions_of`] lists it and
+    /// [`SessionManager::revoke_user`] ends it. Marks the session changed.
+    ///
+    /// At login, [`renew`](Self::renew) first (against session fixation),
+    /// then bind:
+    ///
+    /// ```
+    /// # fn login(session: http_session::Session) -> Result<(), http_session::Error> {
+    /// session.renew();
+    /// session.set_user("alice");
+    /// session.insert("name", "Alice")?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Server stores with a per-user index (memory, Redis) keep the binding
+    /// in the index; memcached answers the save with
+    /// [`ErrorKind::Unsupported`]; cookie stores keep it in the cookie but
+    /// cannot list or revoke.
+    pub fn set_user(&self, user: impl Into<String>) {
+        let mut state = self.lock();
+        state.user = Some(user.into());
+        state.changed = true;
+    }
+
+    /// The user the session is bound to.
+    pub fn user(&self) -> Option<String> {
+        self.lock().user.clone()
+    }
+
+    /// Unbinds the session from its user (it stays a session). Marks the
+    /// session changed if it was bound.
+    pub fn clear_user(&self) {
+        let mut state = self.lock();
+        if state.user.take().is_some() {
+            state.changed = true;
+        }
+    }
+
+    /// The sessions of this session's user, this one marked
+    /// [`current`](SessionInfo::current); empty when it is bound to none.
+    pub async fn sessions(&self) -> Result<Vec<SessionInfo>, Error> {
+        let (user, identity) = {
+            let state = self.lock();
+            (state.user.clone(), state.identity.clone())
+        };
+        match user {
+            Some(user) => self.manager()?.list(&user, identity.as_deref()).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Ends one of this user's other sessions (see
+    /// [`SessionManager::revoke`]); `Ok(false)` when `handle` is not one of
+    /// this user's live sessions.
+    pub async fn revoke(&self, handle: &SessionHandle) -> Result<bool, Error> {
+        if self.user().as_deref() != Some(handle.user()) {
+            return Ok(false);
+        }
+        self.manager()?.revoke(handle).await
+    }
+
+    /// "Log out my other devices": ends every session of this session's
+    /// user but this one. Returns how many ended.
+    pub async fn revoke_others(&self) -> Result<usize, Error> {
+        let current = self.sessions().await?.into_iter().find(|s| s.current);
+        match self.user() {
+            Some(user) => {
+                self.manager()?
+                    .revoke_user(&user, current.as_ref().map(|s| &s.handle))
+                    .await
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// "Log out everywhere": ends every session of this session's user, this
+    /// one included (it is [invalidated](Self::invalidate)). Returns how many
+    /// ended.
+    pub async fn revoke_everywhere(&self) -> Result<usize, Error> {
+        let Some(user) = self.user() else {
+            self.invalidate();
+            return Ok(0);
+        };
+        let ended = self.manager()?.revoke_user(&user, None).await?;
+        self.invalidate();
+        Ok(ended)
     }
 
     /// This session's max age in seconds (starts at the storage value).

@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use http_session::stores::{Expect, KvBackend, MemoryBackend, Put, Sealer, Stored, Write};
 use http_session::{
-    Error, FernetKey, FernetStore, NaClKey, NaClStore, PlainStore, ServerStore, SessionManager,
+    Error, FernetKey, FernetStore, MemoryStore, NaClKey, NaClStore, PlainStore, ServerStore,
+    SessionManager,
 };
 use serde_json::json;
 
@@ -51,6 +52,15 @@ impl KvBackend for Counted {
     }
     async fn touch(&self, key: &str, ttl: u64) -> Result<bool, Error> {
         self.inner.touch(key, ttl).await
+    }
+    async fn index_add(&self, index: &str, member: &str, ttl: Option<u64>) -> Result<(), Error> {
+        self.inner.index_add(index, member, ttl).await
+    }
+    async fn index_remove(&self, index: &str, member: &str) -> Result<(), Error> {
+        self.inner.index_remove(index, member).await
+    }
+    async fn index_members(&self, index: &str) -> Result<Vec<String>, Error> {
+        self.inner.index_members(index).await
     }
 }
 
@@ -566,4 +576,112 @@ async fn records_over_the_maximum_size_are_refused_and_nothing_is_lost() {
     assert!(String::from_utf8(raw)
         .unwrap()
         .ends_with(r#""session": {"a": 1}}"#));
+}
+
+/// Three logins of one user in the memory store, then expiry: the index
+/// empties by one lazy prune (`sessions_of`) or one sweep
+/// (`purge_expired`); a request that keeps its binding costs no index
+/// operation.
+#[tokio::test]
+async fn the_user_index_follows_logins_logouts_and_expiry() {
+    for prune in ["lazy", "sweep"] {
+        let backend = Arc::new(MemoryBackend::default());
+        let store = ServerStore::new(Counted {
+            inner: backend.clone(),
+            ..Counted::default()
+        });
+        let manager = SessionManager::builder(store).max_age(1).build().unwrap();
+        let login = |user: &'static str| {
+            let manager = manager.clone();
+            async move {
+                let line = request(
+                    &manager,
+                    None,
+                    |s| {
+                        let s = s.unwrap();
+                        s.renew();
+                        s.set_user(user);
+                    },
+                    true,
+                )
+                .await
+                .unwrap();
+                cookie_id(&line)
+            }
+        };
+        let ids = [
+            login("alice").await,
+            login("alice").await,
+            login("alice").await,
+        ];
+        login("bob").await;
+        assert_eq!(backend.index_entries(), 4);
+        let listed = manager.sessions_of("alice").await.unwrap();
+        assert_eq!(listed.len(), 3);
+        assert!(listed
+            .iter()
+            .all(|s| !ids.contains(&s.handle.as_str().to_owned())));
+        assert_eq!(manager.count_sessions("bob").await.unwrap(), 1);
+        // A write that keeps the binding touches no index.
+        request(
+            &manager,
+            Some(&ids[0]),
+            |s| drop(s.unwrap().insert("n", 1)),
+            true,
+        )
+        .await;
+        assert_eq!(backend.index_entries(), 4);
+        // Logging out (invalidate) leaves the index.
+        request(&manager, Some(&ids[1]), |s| s.unwrap().invalidate(), true).await;
+        assert_eq!(manager.count_sessions("alice").await.unwrap(), 2);
+        assert_eq!(backend.index_entries(), 3);
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        match prune {
+            "lazy" => {
+                assert!(manager.sessions_of("alice").await.unwrap().is_empty());
+                assert!(manager.sessions_of("bob").await.unwrap().is_empty());
+            }
+            _ => backend.purge_expired(),
+        }
+        assert_eq!(backend.index_entries(), 0, "{prune} prune leaves nothing");
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_handle_ends_that_session_only() {
+    let manager = SessionManager::builder(MemoryStore::memory())
+        .max_age(600)
+        .build()
+        .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let line = request(&manager, None, |s| s.unwrap().set_user("carol"), true)
+            .await
+            .unwrap();
+        ids.push(cookie_id(&line));
+    }
+    let listed = manager.sessions_of("carol").await.unwrap();
+    let first = &listed[0].handle;
+    assert!(manager.revoke(first).await.unwrap());
+    assert!(!manager.revoke(first).await.unwrap(), "already gone");
+    assert_eq!(manager.count_sessions("carol").await.unwrap(), 2);
+    // Another user's handle text does not reach carol's sessions.
+    let forged = http_session::SessionHandle::parse("dave", listed[1].handle.as_str()).unwrap();
+    assert!(!manager.revoke(&forged).await.unwrap());
+    assert_eq!(
+        manager
+            .revoke_user("carol", Some(&listed[1].handle))
+            .await
+            .unwrap(),
+        1
+    );
+    let left = manager.sessions_of("carol").await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].handle, listed[1].handle);
+    // Cookie stores cannot list.
+    let cookies = SessionManager::new(PlainStore::plain());
+    assert_eq!(
+        cookies.sessions_of("carol").await.unwrap_err().kind(),
+        http_session::ErrorKind::Unsupported
+    );
 }

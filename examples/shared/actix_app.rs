@@ -62,7 +62,8 @@ async fn handle(session: Session, request: HttpRequest, body: web::Bytes) -> Htt
         request.uri().query(),
         &body,
         &session,
-    );
+    )
+    .await;
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
     if let Some(vary) = reply.vary {

@@ -28,7 +28,7 @@ async fn incr(session: Session, RawQuery(query): RawQuery) -> Json<serde_json::V
 
 async fn handle(session: Session, method: Method, uri: Uri, body: Bytes) -> Response {
     routes::pause(uri.query()).await;
-    let reply = routes::dispatch(method.as_str(), uri.path(), uri.query(), &body, &session);
+    let reply = routes::dispatch(method.as_str(), uri.path(), uri.query(), &body, &session).await;
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, Json(reply.body)).into_response();
     if let Some(vary) = reply.vary {

@@ -16,6 +16,10 @@
 //! | `POST /identity?id=X` | `set_new_identity(X)` (409 unless the session is new) |
 //! | `GET /bare` | `"ok"`, without touching the session (served by each framework) |
 //! | `GET /vary` | the session map, with the handler's own `Vary: Accept-Encoding, Cookie` |
+//! | `POST /login?user=X` | renews the session, binds it to user X, sets `user`; the meta |
+//! | `GET /sessions` | `{"user", "sessions": [{"handle","created","last_write","expires","current"}]}` (401 unless logged in) |
+//! | `POST /logout-others` | ends the user's other sessions: `{"revoked": n}` |
+//! | `POST /logout-everywhere` | ends all the user's sessions, this one too: `{"revoked": n}` |
 //!
 //! Every route but `/bare` also takes `delay_ms=N` in its query: the server
 //! waits that long (at most 10 s) after the session was loaded and before
@@ -63,7 +67,7 @@ pub fn incr(session: &Session) -> Value {
 }
 
 /// Runs the route for `method` and `path` against `session`.
-pub fn dispatch(
+pub async fn dispatch(
     method: &str,
     path: &str,
     query: Option<&str>,
@@ -115,6 +119,39 @@ pub fn dispatch(
             None => Reply::error(400, "key is required"),
         },
         ("GET", "/incr") => Reply::ok(incr(session)),
+        ("POST", "/login") => match param(query, "user").filter(|u| !u.is_empty()) {
+            Some(user) => {
+                session.renew();
+                session.set_user(user.clone());
+                session.insert_value("user", json!(user));
+                Reply::ok(meta(session))
+            }
+            None => Reply::error(400, "user is required"),
+        },
+        ("GET", "/sessions") => match session.user() {
+            Some(user) => match session.sessions().await {
+                Ok(list) => Reply::ok(json!({
+                    "user": user,
+                    "sessions": list.iter().map(|s| json!({
+                        "handle": s.handle.as_str(),
+                        "created": s.created,
+                        "last_write": s.last_write,
+                        "expires": s.expires,
+                        "current": s.current,
+                    })).collect::<Vec<_>>(),
+                })),
+                Err(e) => store_error(&e),
+            },
+            None => Reply::error(401, "not logged in"),
+        },
+        ("POST", "/logout-others") => match session.revoke_others().await {
+            Ok(n) => Reply::ok(json!({ "revoked": n })),
+            Err(e) => store_error(&e),
+        },
+        ("POST", "/logout-everywhere") => match session.revoke_everywhere().await {
+            Ok(n) => Reply::ok(json!({ "revoked": n })),
+            Err(e) => store_error(&e),
+        },
         ("POST", "/identity") => match param(query, "id") {
             Some(id) => match session.set_new_identity(id) {
                 Ok(()) => {
@@ -129,6 +166,18 @@ pub fn dispatch(
             None => Reply::error(400, "id is required"),
         },
         _ => Reply::error(404, "not found"),
+    }
+}
+
+/// A per-user operation the store refused: 501 when it cannot do it (a
+/// cookie store, memcached), 503 when it is unreachable, else 500.
+fn store_error(e: &http_session::Error) -> Reply {
+    match e.kind() {
+        ErrorKind::Unsupported => {
+            Reply::error(501, "this session store cannot list or revoke sessions")
+        }
+        _ if e.status() == 503 => Reply::error(503, "session store unavailable"),
+        _ => Reply::error(500, "internal error"),
     }
 }
 

@@ -79,7 +79,8 @@ async fn handle(
                 query.as_deref(),
                 &body,
                 &session,
-            );
+            )
+            .await;
             let status =
                 StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             (status, reply.body, reply.vary)

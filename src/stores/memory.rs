@@ -1,6 +1,6 @@
 //! The in-memory backend: the embedded default, for one process.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -262,6 +262,8 @@ impl Map {
 /// The [`KvBackend`] of [`MemoryStore`].
 pub struct MemoryBackend {
     shards: Box<[Mutex<Map>]>,
+    /// Per-user indexes: a set of record keys under each index key.
+    indexes: Mutex<HashMap<String, HashSet<String>>>,
     sweep_every: Duration,
     capacity: Capacity,
     evictions: AtomicU64,
@@ -284,6 +286,7 @@ impl MemoryBackend {
             shards: (0..SHARDS)
                 .map(|_| Mutex::new(Map::new(now, every)))
                 .collect(),
+            indexes: Mutex::new(HashMap::new()),
             sweep_every: every,
             capacity: Capacity::DEFAULT,
             evictions: AtomicU64::new(0),
@@ -341,12 +344,34 @@ impl MemoryBackend {
             .sum()
     }
 
-    /// Removes every expired record now and releases spare capacity.
+    /// Removes every expired record now and releases spare capacity; the
+    /// per-user indexes lose the entries of records that are gone.
     pub fn purge_expired(&self) {
         let now = Instant::now();
         for shard in &*self.shards {
             Self::sweep(&mut Self::lock_shard(shard), now, self.sweep_every);
         }
+        let mut indexes = self.indexes();
+        indexes.retain(|_, members| {
+            members.retain(|key| {
+                let map = self.lock(key);
+                map.index
+                    .get(key.as_str())
+                    .and_then(|at| map.slot(*at))
+                    .is_some_and(|slot| slot.entry.is_live(now))
+            });
+            !members.is_empty()
+        });
+        indexes.shrink_to_fit();
+    }
+
+    /// How many entries the per-user indexes hold, over all users.
+    pub fn index_entries(&self) -> usize {
+        self.indexes().values().map(HashSet::len).sum()
+    }
+
+    fn indexes(&self) -> MutexGuard<'_, HashMap<String, HashSet<String>>> {
+        self.indexes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Seconds until `key` expires: `None` if absent, `Some(None)` if it
@@ -545,6 +570,34 @@ impl KvBackend for MemoryBackend {
     async fn delete(&self, key: &str) -> Result<(), Error> {
         self.lock(key).remove(key);
         Ok(())
+    }
+
+    async fn index_add(&self, index: &str, member: &str, _ttl: Option<u64>) -> Result<(), Error> {
+        // The entries live as long as their records: a purge drops the rest.
+        self.indexes()
+            .entry(index.to_owned())
+            .or_default()
+            .insert(member.to_owned());
+        Ok(())
+    }
+
+    async fn index_remove(&self, index: &str, member: &str) -> Result<(), Error> {
+        let mut indexes = self.indexes();
+        if let Some(members) = indexes.get_mut(index) {
+            members.remove(member);
+            if members.is_empty() {
+                indexes.remove(index);
+            }
+        }
+        Ok(())
+    }
+
+    async fn index_members(&self, index: &str) -> Result<Vec<String>, Error> {
+        Ok(self
+            .indexes()
+            .get(index)
+            .map(|members| members.iter().cloned().collect())
+            .unwrap_or_default())
     }
 
     async fn touch(&self, key: &str, ttl: u64) -> Result<bool, Error> {

@@ -50,6 +50,7 @@ pub use memcached::{MemcachedBackend, MemcachedStore};
 pub use memory::{Capacity, MemoryBackend, MemoryStore};
 #[cfg(feature = "redis")]
 pub use redis::{RedisBackend, RedisStore};
+pub(crate) use server::sha256_hex;
 pub use server::{
     is_default_id, is_valid_key, Expect, IdFormat, KeyFactory, KvBackend, Put, ServerStore, Stored,
     Write,
@@ -70,6 +71,9 @@ pub struct Context<'a> {
     /// Whether a load should also tell how long the record has left
     /// ([`Loaded::remaining`]): the manager asks for rolling sessions.
     pub wants_remaining: bool,
+    /// The absolute lifetime, if one is set: the least time a per-user
+    /// index must live after a session joins it.
+    pub absolute_lifetime: Option<u64>,
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -140,6 +144,36 @@ pub struct SaveRequest<'a> {
     pub origin: Option<&'a Stored>,
     /// What this request did to the session.
     pub changes: &'a Changes,
+    /// The user binding, for stores that keep a per-user index.
+    pub users: Users<'a>,
+}
+
+/// The user a session is bound to, before and after a request: a server
+/// store keeps its per-user index in step with the records it writes and
+/// deletes. A request that does not change the binding costs no index
+/// operation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Users<'a> {
+    /// The user of the record this request loaded (its id leaves that
+    /// user's index when the record is deleted or rebound).
+    pub loaded: Option<&'a str>,
+    /// The user the saved session is bound to.
+    pub current: Option<&'a str>,
+}
+
+/// A session of a user, as a store lists it.
+#[derive(Debug)]
+pub struct UserSession {
+    /// The record's store key: never a cookie value to be handed out
+    /// (the manager turns it into an opaque handle).
+    pub key: String,
+    /// The encoded record.
+    pub record: Stored,
+    /// How long it has left.
+    pub remaining: Remaining,
+    /// Whether it is the session of the identity the listing was asked
+    /// for (the current request's).
+    pub current: bool,
 }
 
 /// What one request did to its session: the part of a save that a server
@@ -217,6 +251,36 @@ pub trait SessionStore: Send + Sync + 'static {
     fn is_server_store(&self) -> bool {
         false
     }
+
+    /// The live sessions bound to `user`, marking the one of `current` (an
+    /// identity); stale index entries are pruned on the way. The default
+    /// answers [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported): a
+    /// cookie store cannot list sessions.
+    fn user_sessions(
+        &self,
+        ctx: &Context<'_>,
+        user: &str,
+        current: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<UserSession>, Error>> + Send {
+        let _ = (ctx, user, current);
+        std::future::ready(Err(Error::new(crate::ErrorKind::Unsupported)))
+    }
+
+    /// Deletes the records under `keys` (as [`user_sessions`] listed them)
+    /// and then their entries in `user`'s index; returns how many records
+    /// there were. The default answers
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+    ///
+    /// [`user_sessions`]: SessionStore::user_sessions
+    fn revoke(
+        &self,
+        ctx: &Context<'_>,
+        user: &str,
+        keys: &[String],
+    ) -> impl Future<Output = Result<usize, Error>> + Send {
+        let _ = (ctx, user, keys);
+        std::future::ready(Err(Error::new(crate::ErrorKind::Unsupported)))
+    }
 }
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -243,6 +307,20 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Touched, Error>>;
 
     fn is_server_store(&self) -> bool;
+
+    fn user_sessions<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        user: &'a str,
+        current: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Vec<UserSession>, Error>>;
+
+    fn revoke<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        user: &'a str,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Result<usize, Error>>;
 }
 
 impl<S: SessionStore> DynStore for S {
@@ -273,5 +351,23 @@ impl<S: SessionStore> DynStore for S {
 
     fn is_server_store(&self) -> bool {
         SessionStore::is_server_store(self)
+    }
+
+    fn user_sessions<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        user: &'a str,
+        current: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Vec<UserSession>, Error>> {
+        Box::pin(SessionStore::user_sessions(self, ctx, user, current))
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        user: &'a str,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Result<usize, Error>> {
+        Box::pin(SessionStore::revoke(self, ctx, user, keys))
     }
 }

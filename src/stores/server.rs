@@ -14,6 +14,7 @@ use crate::error::{Error, ErrorKind};
 use crate::record::{Codec, DecodedRecord, Record};
 use crate::stores::{
     Changes, Context, Loaded, ReadSet, Remaining, SaveRequest, Saved, SessionStore, Touched,
+    UserSession,
 };
 
 /// A stored value and its version.
@@ -136,6 +137,39 @@ pub trait KvBackend: Send + Sync + 'static {
     /// refresh of a rolling session: Redis `EXPIRE`, memcached `touch`).
     /// `Ok(false)` when the key is gone.
     fn touch(&self, key: &str, ttl: u64) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Adds `member` (a record's key) to the set under `index` (a user's
+    /// sessions), and makes the set live at least `ttl` seconds when given.
+    /// The default answers [`ErrorKind::Unsupported`]: a backend without
+    /// sets cannot list or revoke a user's sessions.
+    fn index_add(
+        &self,
+        index: &str,
+        member: &str,
+        ttl: Option<u64>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let _ = (index, member, ttl);
+        std::future::ready(Err(Error::new(ErrorKind::Unsupported)))
+    }
+
+    /// Removes `member` from the set under `index`; an empty set goes.
+    fn index_remove(
+        &self,
+        index: &str,
+        member: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let _ = (index, member);
+        std::future::ready(Err(Error::new(ErrorKind::Unsupported)))
+    }
+
+    /// The members of the set under `index`.
+    fn index_members(
+        &self,
+        index: &str,
+    ) -> impl Future<Output = Result<Vec<String>, Error>> + Send {
+        let _ = index;
+        std::future::ready(Err(Error::new(ErrorKind::Unsupported)))
+    }
 
     /// Waits until no other save of `key` runs in this process, and holds
     /// that turn until the returned value drops. The default does not wait;
@@ -306,10 +340,188 @@ impl<B: KvBackend> ServerStore<B> {
             None => random_id(),
         }
     }
+
+    /// Adds `key` to `user`'s index (before its record is written). A
+    /// backend without an index keeps the binding in the record only:
+    /// listing and revoking then answer [`ErrorKind::Unsupported`].
+    async fn join(&self, ctx: &Context<'_>, user: Option<&str>, key: &str) -> Result<(), Error> {
+        let Some(user) = user else {
+            return Ok(());
+        };
+        let index = index_key(ctx.config, user)?;
+        without_index(
+            self.backend
+                .index_add(&index, key, ctx.absolute_lifetime)
+                .await,
+        )
+    }
+
+    /// Removes `key` from `user`'s index (after its record is gone).
+    async fn leave(
+        &self,
+        config: &CookieConfig,
+        user: Option<&str>,
+        key: &str,
+    ) -> Result<(), Error> {
+        let Some(user) = user else {
+            return Ok(());
+        };
+        let index = index_key(config, user)?;
+        without_index(self.backend.index_remove(&index, key).await)
+    }
+
+    /// Writes a new record: the id must not be taken.
+    async fn save_new(
+        &self,
+        ctx: &Context<'_>,
+        request: &SaveRequest<'_>,
+        mut id: String,
+        mut key: String,
+        generated: bool,
+    ) -> Result<Saved, Error> {
+        let user = request.users.current;
+        for _ in 0..MAX_ROUNDS {
+            self.join(ctx, user, &key).await?;
+            let write = Write::Value {
+                value: request.record,
+                ttl: request.ttl,
+            };
+            match self.backend.put(&key, write, Expect::Absent).await? {
+                Put::Done => return Ok(Saved::Cookie(id)),
+                Put::Changed(_) | Put::Missing if generated => {
+                    tracing::warn!(target: "http_session", "new session id already taken; drawing another");
+                    self.leave(ctx.config, user, &key).await?;
+                    id = self.new_id()?;
+                    key = self.key_of(ctx.config, &id).ok_or_else(|| {
+                        Error::new(ErrorKind::Config)
+                            .detail("the key factory made an id outside its format")
+                    })?;
+                }
+                Put::Changed(_) | Put::Missing => {
+                    // `set_new_identity` named a session that exists.
+                    self.leave(ctx.config, user, &key).await?;
+                    return Err(Error::new(ErrorKind::Conflict)
+                        .detail("the identity set with set_new_identity is taken"));
+                }
+            }
+        }
+        Err(Error::new(ErrorKind::Busy).detail("no free session id"))
+    }
+
+    /// Writes a loaded record: merged into what the store holds now.
+    async fn save_loaded(
+        &self,
+        ctx: &Context<'_>,
+        request: &SaveRequest<'_>,
+        origin: &Stored,
+        id: String,
+        key: String,
+    ) -> Result<Saved, Error> {
+        let users = request.users;
+        let rebound = users.current != users.loaded;
+        if rebound {
+            self.join(ctx, users.current, &key).await?;
+        }
+        let mut plan = Plan {
+            record: Cow::Borrowed(request.record),
+            empty: request.empty,
+        };
+        let _turn = self.backend.turn(&key).await;
+        let mut held: Option<Stored> = None;
+        for round in 0..MAX_ROUNDS {
+            let expected = held.as_ref().unwrap_or(origin);
+            let write = if plan.empty {
+                Write::Delete
+            } else {
+                Write::Value {
+                    value: &plan.record,
+                    ttl: request.ttl,
+                }
+            };
+            let reported = match self
+                .backend
+                .put(&key, write, Expect::Current(expected))
+                .await?
+            {
+                Put::Done => {
+                    if round > 0 {
+                        tracing::debug!(
+                            target: "http_session",
+                            rounds = round + 1,
+                            "session saved after merging concurrent writes"
+                        );
+                    }
+                    if plan.empty {
+                        self.leave(ctx.config, users.current, &key).await?;
+                    }
+                    if rebound || plan.empty {
+                        self.leave(ctx.config, users.loaded, &key).await?;
+                    }
+                    return Ok(if plan.empty {
+                        Saved::Remove
+                    } else {
+                        Saved::Cookie(id)
+                    });
+                }
+                Put::Missing => return Ok(dropped()),
+                Put::Changed(reported) => reported,
+            };
+            // After a few lost rounds, wait before reading the record again:
+            // the wait goes before the read, not between the read and the
+            // next write, so the next round's window stays one round trip.
+            let pause = backoff(round);
+            let current = match (reported, pause) {
+                (Some(current), None) => current,
+                (_, pause) => {
+                    if let Some(pause) = pause {
+                        self.backend.pause(pause).await;
+                    }
+                    match self.backend.get(&key).await? {
+                        Some(current) => current,
+                        None => return Ok(dropped()),
+                    }
+                }
+            };
+            let merged = rebase(ctx.codec, origin, &current, request.record, request.changes)?;
+            let Some(merged) = merged else {
+                return Ok(dropped());
+            };
+            if !merged.empty {
+                self.check_size(&merged.record)?;
+            }
+            plan = merged;
+            held = Some(current);
+        }
+        tracing::warn!(
+            target: "http_session",
+            rounds = MAX_ROUNDS,
+            "session save lost every compare-and-set round to concurrent writers"
+        );
+        Err(Error::new(ErrorKind::Busy))
+    }
+}
+
+/// An index operation of a backend that has no index is no operation.
+fn without_index(result: Result<(), Error>) -> Result<(), Error> {
+    match result {
+        Err(e) if e.kind() == ErrorKind::Unsupported => Ok(()),
+        other => other,
+    }
+}
+
+/// The key of `user`'s index: `<cookie_name>_user_<user>`.
+fn index_key(config: &CookieConfig, user: &str) -> Result<String, Error> {
+    let key = format!("{}_user_{user}", config.name);
+    if is_valid_key(&key) {
+        Ok(key)
+    } else {
+        Err(Error::new(ErrorKind::Value)
+            .detail("a user id must make a valid store key (no white space or control characters, 250 bytes at most with the prefix)"))
+    }
 }
 
 /// SHA-256 in lowercase hex.
-fn sha256_hex(text: &str) -> String {
+pub(crate) fn sha256_hex(text: &str) -> String {
     use sha2::{Digest, Sha256};
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut hex = String::with_capacity(64);
@@ -377,18 +589,22 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
 
     async fn save(&self, ctx: &Context<'_>, request: SaveRequest<'_>) -> Result<Saved, Error> {
         let config = ctx.config;
+        let users = request.users;
         // A deletion wins over every concurrent save: a request that loaded
         // the record before this point finds it missing and writes nothing.
+        // The index entry goes after the record, so a crash in between
+        // leaves a stale entry, never an unlisted session.
         for old in request.discarded {
             if let Some(key) = self.key_of(config, old) {
                 self.backend.delete(&key).await?;
+                self.leave(config, users.loaded, &key).await?;
             }
         }
-        let (mut id, generated) = match request.identity {
+        let (id, generated) = match request.identity {
             Some(id) => (id.to_owned(), false),
             None => (self.new_id()?, true),
         };
-        let Some(mut key) = self.key_of(config, &id) else {
+        let Some(key) = self.key_of(config, &id) else {
             return Err(Error::new(ErrorKind::Config)
                 .detail("session identity is not an id in this store's format"));
         };
@@ -398,112 +614,69 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
         if request.ttl == Some(0) {
             // Expires at once: nothing to keep (and Redis rejects `EX 0`).
             self.backend.delete(&key).await?;
+            self.leave(config, users.loaded.or(users.current), &key)
+                .await?;
             return Ok(if request.empty {
                 Saved::Remove
             } else {
                 Saved::Cookie(id)
             });
         }
-        let Some(origin) = request.origin else {
-            if request.empty {
-                // Nothing stored, nothing to store.
-                return Ok(Saved::Remove);
-            }
-            // A new record: it must not exist yet.
-            for _ in 0..MAX_ROUNDS {
-                let write = Write::Value {
-                    value: request.record,
-                    ttl: request.ttl,
-                };
-                match self.backend.put(&key, write, Expect::Absent).await? {
-                    Put::Done => return Ok(Saved::Cookie(id)),
-                    Put::Changed(_) | Put::Missing if generated => {
-                        tracing::warn!(target: "http_session", "new session id already taken; drawing another");
-                        id = self.new_id()?;
-                        key = self.key_of(config, &id).ok_or_else(|| {
-                            Error::new(ErrorKind::Config)
-                                .detail("the key factory made an id outside its format")
-                        })?;
-                    }
-                    Put::Changed(_) | Put::Missing => {
-                        // `set_new_identity` named a session that exists.
-                        return Err(Error::new(ErrorKind::Conflict)
-                            .detail("the identity set with set_new_identity is taken"));
-                    }
-                }
-            }
-            return Err(Error::new(ErrorKind::Busy).detail("no free session id"));
-        };
-        let mut plan = Plan {
-            record: Cow::Borrowed(request.record),
-            empty: request.empty,
-        };
-        let _turn = self.backend.turn(&key).await;
-        let mut held: Option<Stored> = None;
-        for round in 0..MAX_ROUNDS {
-            let expected = held.as_ref().unwrap_or(origin);
-            let write = if plan.empty {
-                Write::Delete
-            } else {
-                Write::Value {
-                    value: &plan.record,
-                    ttl: request.ttl,
-                }
-            };
-            let reported = match self
-                .backend
-                .put(&key, write, Expect::Current(expected))
-                .await?
-            {
-                Put::Done => {
-                    if round > 0 {
-                        tracing::debug!(
-                            target: "http_session",
-                            rounds = round + 1,
-                            "session saved after merging concurrent writes"
-                        );
-                    }
-                    return Ok(if plan.empty {
-                        Saved::Remove
-                    } else {
-                        Saved::Cookie(id)
-                    });
-                }
-                Put::Missing => return Ok(dropped()),
-                Put::Changed(reported) => reported,
-            };
-            // After a few lost rounds, wait before reading the record again:
-            // the wait goes before the read, not between the read and the
-            // next write, so the next round's window stays one round trip.
-            let pause = backoff(round);
-            let current = match (reported, pause) {
-                (Some(current), None) => current,
-                (_, pause) => {
-                    if let Some(pause) = pause {
-                        self.backend.pause(pause).await;
-                    }
-                    match self.backend.get(&key).await? {
-                        Some(current) => current,
-                        None => return Ok(dropped()),
-                    }
-                }
-            };
-            let merged = rebase(ctx.codec, origin, &current, request.record, request.changes)?;
-            let Some(merged) = merged else {
-                return Ok(dropped());
-            };
-            if !merged.empty {
-                self.check_size(&merged.record)?;
-            }
-            plan = merged;
-            held = Some(current);
+        match request.origin {
+            None if request.empty => Ok(Saved::Remove),
+            None => self.save_new(ctx, &request, id, key, generated).await,
+            Some(origin) => self.save_loaded(ctx, &request, origin, id, key).await,
         }
-        tracing::warn!(
-            target: "http_session",
-            rounds = MAX_ROUNDS,
-            "session save lost every compare-and-set round to concurrent writers"
-        );
-        Err(Error::new(ErrorKind::Busy))
+    }
+
+    async fn user_sessions(
+        &self,
+        ctx: &Context<'_>,
+        user: &str,
+        current: Option<&str>,
+    ) -> Result<Vec<UserSession>, Error> {
+        let index = index_key(ctx.config, user)?;
+        let current = current.and_then(|id| self.key_of(ctx.config, id));
+        let mut sessions = Vec::new();
+        for key in self.backend.index_members(&index).await? {
+            let found = self.backend.get_with_remaining(&key).await?;
+            // Expired, deleted, or rewritten without this user (a Python
+            // write, a rebinding): the entry is stale.
+            let bound = found.as_ref().is_some_and(|(record, _)| {
+                ctx.codec
+                    .decode_record(&record.value)
+                    .ok()
+                    .and_then(|r| r.session.and(r.meta))
+                    .and_then(|meta| meta.user)
+                    .is_some_and(|u| u == user)
+            });
+            match found {
+                Some((record, remaining)) if bound => sessions.push(UserSession {
+                    current: current.as_deref() == Some(key.as_str()),
+                    key,
+                    record,
+                    remaining,
+                }),
+                _ => self.backend.index_remove(&index, &key).await?,
+            }
+        }
+        Ok(sessions)
+    }
+
+    async fn revoke(&self, ctx: &Context<'_>, user: &str, keys: &[String]) -> Result<usize, Error> {
+        let index = index_key(ctx.config, user)?;
+        let prefix = format!("{}_", ctx.config.name);
+        let mut revoked = 0;
+        for key in keys.iter().filter(|key| key.starts_with(&prefix)) {
+            // Record first, then the entry: a revoked session is never
+            // usable, whatever happens between the two.
+            if self.backend.get(key).await?.is_some() {
+                revoked += 1;
+            }
+            self.backend.delete(key).await?;
+            self.backend.index_remove(&index, key).await?;
+        }
+        Ok(revoked)
     }
 
     async fn touch(&self, ctx: &Context<'_>, identity: &str, ttl: u64) -> Result<Touched, Error> {
@@ -590,14 +763,14 @@ fn rebase(
         }
     }
     let created = created.unwrap_or_else(|| serde_json::Number::from(0));
-    let record = codec.encode(&Record {
+    let record = Record {
         created: &created,
         session: &session,
         meta: ours.meta.as_ref(),
-    })?;
+    };
     Ok(Some(Plan {
-        record: Cow::Owned(record),
-        empty: session.is_empty(),
+        empty: record.is_empty(),
+        record: Cow::Owned(codec.encode(&record)?),
     }))
 }
 

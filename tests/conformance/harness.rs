@@ -72,6 +72,12 @@ impl StoreKind {
         matches!(self, StoreKind::Redis | StoreKind::Memcached)
     }
 
+    /// Whether the store keeps a per-user index (lists and revokes a
+    /// user's sessions).
+    pub fn has_user_index(self) -> bool {
+        matches!(self, StoreKind::Memory | StoreKind::Redis)
+    }
+
     /// A session id no test has used (32 lowercase hex digits).
     pub fn unique_id() -> String {
         use std::sync::atomic::{AtomicU64, Ordering};

@@ -28,10 +28,14 @@ macro_rules! conformance {
             concurrent_writers_keep_every_key,
             strict_increments_lose_nothing,
             logout_racing_requests_stays_logged_out,
+            logout_others_ends_the_other_devices,
+            logout_everywhere_ends_all,
         });
     };
     ($module:ident, $framework:ty, $store:ident, cookie) => {
-        conformance!($module, $framework, $store, {});
+        conformance!($module, $framework, $store, {
+            logout_others_ends_the_other_devices,
+        });
     };
     ($module:ident, $framework:ty, $store:ident, { $($extra:ident),* $(,)? }) => {
         mod $module {

@@ -440,7 +440,8 @@ async fn clear_set(session: Session, body: Bytes) -> Response {
 }
 
 async fn example_routes(session: Session, method: Method, uri: Uri, body: Bytes) -> Response {
-    let reply = shared::routes::dispatch(method.as_str(), uri.path(), uri.query(), &body, &session);
+    let reply =
+        shared::routes::dispatch(method.as_str(), uri.path(), uri.query(), &body, &session).await;
     let status = StatusCode::from_u16(reply.status).unwrap();
     (status, axum::Json(reply.body)).into_response()
 }
