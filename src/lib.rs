@@ -168,6 +168,7 @@ mod random;
 mod record;
 mod session;
 pub mod stores;
+mod typed;
 mod users;
 
 mod adapters;
@@ -194,4 +195,5 @@ pub use stores::{MemcachedBackend, MemcachedStore};
 pub use stores::{NaClKey, NaClStore};
 #[cfg(feature = "redis")]
 pub use stores::{RedisBackend, RedisStore};
+pub use typed::{SessionData, Typed};
 pub use users::{SessionHandle, SessionInfo};

@@ -185,12 +185,14 @@ impl SessionManager {
     }
 
     fn fresh(&self, now: u64) -> State {
-        State::fresh(
+        let mut state = State::fresh(
             self.inner.config.max_age,
             self.inner.clock.clone(),
             self.inner.strict,
             now,
-        )
+        );
+        state.policy = self.inner.policy;
+        state
     }
 
     pub(crate) fn context(&self) -> Context<'_> {

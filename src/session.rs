@@ -9,6 +9,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
+use crate::expiry::{created_secs, Policy};
 use crate::manager::SessionManager;
 use crate::stores::{Changes, ReadSet, Remaining, Stored};
 use crate::users::{SessionHandle, SessionInfo};
@@ -80,6 +81,8 @@ pub(crate) struct State {
     pub(crate) loaded_user: Option<String>,
     /// How long the loaded record had left in its store.
     pub(crate) remaining: Remaining,
+    /// The manager's expiry rules, for [`Session::expires_at`].
+    pub(crate) policy: Policy,
 }
 
 impl State {
@@ -103,6 +106,7 @@ impl State {
             user: None,
             loaded_user: None,
             remaining: Remaining::Unknown,
+            policy: Policy::new(max_age),
         }
     }
 
@@ -414,6 +418,7 @@ impl Session {
         let default_max_age = state.default_max_age;
         let strict = state.reads.is_some();
         let start = state.start;
+        let policy = state.policy;
         let loaded_user = state.loaded_user.take();
         state.drop_identity();
         let discarded = std::mem::take(&mut state.discarded);
@@ -422,6 +427,7 @@ impl Session {
         state.discarded = discarded;
         state.start = start;
         state.loaded_user = loaded_user;
+        state.policy = policy;
         state.changed = true;
         state.replace_all();
     }
@@ -525,6 +531,29 @@ impl Session {
         let ended = self.manager()?.revoke_user(&user, None).await?;
         self.invalidate();
         Ok(ended)
+    }
+
+    /// When the session expires if it is not written again (Unix seconds):
+    /// the earliest of the expiry rules (its `max_age` from its last
+    /// modification, the idle timeout from its last write, the absolute
+    /// lifetime from its start); `None` when no rule limits it. For a page
+    /// that shows "your session expires at ...".
+    pub fn expires_at(&self) -> Option<u64> {
+        let state = self.lock();
+        let policy = &state.policy;
+        let created = created_secs(Some(&state.created)).unwrap_or(state.start);
+        let last = state.last.unwrap_or(created).max(created);
+        let own = state
+            .max_age
+            .into_iter()
+            .chain(policy.max_age)
+            .min()
+            .map(|age| created.saturating_add(age));
+        let idle = policy.idle_timeout.map(|t| last.saturating_add(t));
+        let absolute = policy
+            .absolute_lifetime
+            .map(|t| state.start.saturating_add(t));
+        [own, idle, absolute].into_iter().flatten().min()
     }
 
     /// This session's max age in seconds (starts at the storage value).

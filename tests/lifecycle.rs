@@ -685,3 +685,34 @@ async fn revoking_a_handle_ends_that_session_only() {
         http_session::ErrorKind::Unsupported
     );
 }
+
+#[tokio::test]
+async fn expires_at_is_the_earliest_rule() {
+    let now = 1_800_000_000;
+    let clock = Arc::new(std::sync::atomic::AtomicU64::new(now));
+    let tick = clock.clone();
+    let manager = SessionManager::builder(MemoryStore::memory())
+        .max_age(3600)
+        .idle_timeout(600)
+        .absolute_lifetime(1000)
+        .clock(move || tick.load(Ordering::SeqCst))
+        .build()
+        .unwrap();
+    let line = request(&manager, None, |s| drop(s.unwrap().insert("a", 1)), true)
+        .await
+        .unwrap();
+    let id = cookie_id(&line);
+    clock.store(now + 500, Ordering::SeqCst);
+    let session = manager.start_with_value(Some(id)).get().await.unwrap();
+    // Idle: 600 s after the write at `now`; the absolute end is later.
+    assert_eq!(session.expires_at(), Some(now + 600));
+    session.set_max_age(Some(60));
+    assert_eq!(session.expires_at(), Some(now + 60));
+    session.set_max_age(None);
+    // Written now (+500): idle would end at +1100, the absolute at +1000.
+    session.insert("b", 2).unwrap();
+    assert_eq!(session.expires_at(), Some(now + 1000));
+    let unlimited = SessionManager::new(PlainStore::plain());
+    let s = unlimited.start_with_value(None).get().await.unwrap();
+    assert_eq!(s.expires_at(), None);
+}

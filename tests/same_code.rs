@@ -27,7 +27,7 @@ mod harness;
 use std::future::Future;
 
 use harness::{App, Framework, Server, StoreKind};
-use http_session::{Session, SessionManager};
+use http_session::{Session, SessionManager, Typed};
 use serde_json::{json, Value};
 
 /// The one handler body: the same `async fn`, with the same argument and
@@ -38,7 +38,30 @@ async fn count(session: Session) -> Result<String, http_session::Error> {
     Ok(n.to_string())
 }
 
-/// Serves `count` at `/count` on one framework.
+/// A typed session value: the same handler bodies in every framework.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Cart {
+    items: Vec<String>,
+}
+
+impl http_session::SessionData for Cart {
+    const KEY: &'static str = "cart";
+}
+
+/// Adds an item: saved because it changed.
+async fn add_item(mut cart: Typed<Cart>) -> String {
+    let next = format!("item {}", cart.items.len() + 1);
+    cart.items.push(next);
+    cart.items.len().to_string()
+}
+
+/// Reads the cart only: nothing is saved, no Set-Cookie.
+async fn peek(cart: Typed<Cart>) -> String {
+    cart.items.len().to_string()
+}
+
+/// Serves `count` at `/count`, and the typed `add_item` and `peek` at
+/// `/cart` and `/peek`, on one framework.
 trait CountApp {
     fn serve(sessions: SessionManager) -> impl Future<Output = Server>;
 }
@@ -50,6 +73,8 @@ impl CountApp for AxumCount {
         use axum::routing::get;
         let app = axum::Router::new()
             .route("/count", get(count))
+            .route("/cart", get(add_item))
+            .route("/peek", get(peek))
             .layer(http_session::axum::SessionLayer::new(sessions));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -75,6 +100,8 @@ impl CountApp for ActixCount {
                 let server = actix_web::HttpServer::new(move || {
                     actix_web::App::new()
                         .route("/count", actix_web::web::get().to(count))
+                        .route("/cart", actix_web::web::get().to(add_item))
+                        .route("/peek", actix_web::web::get().to(peek))
                         .wrap(http_session::actix::SessionMiddleware::new(
                             sessions.clone(),
                         ))
@@ -102,12 +129,30 @@ impl CountApp for WarpCount {
     async fn serve(sessions: SessionManager) -> Server {
         use http_session::warp::{recover, session, SessionCommit};
         use warp::Filter;
-        let routes = warp::path!("count")
-            .and(session(sessions))
-            .then(|session: Session, commit: SessionCommit| async move {
+        let counted = warp::path!("count").and(session(sessions.clone())).then(
+            |session: Session, commit: SessionCommit| async move {
                 commit.reply(count(session).await).await
-            })
-            .recover(recover);
+            },
+        );
+        // The typed handlers take `Typed<Cart>`, loaded from the filter's
+        // session (warp has no extractors).
+        let cart = warp::path!("cart").and(session(sessions.clone())).then(
+            |session: Session, commit: SessionCommit| async move {
+                match Typed::<Cart>::load(&session) {
+                    Ok(cart) => commit.reply(add_item(cart).await).await,
+                    Err(e) => commit.reply(e).await,
+                }
+            },
+        );
+        let peeked = warp::path!("peek").and(session(sessions)).then(
+            |session: Session, commit: SessionCommit| async move {
+                match Typed::<Cart>::load(&session) {
+                    Ok(cart) => commit.reply(peek(cart).await).await,
+                    Err(e) => commit.reply(e).await,
+                }
+            },
+        );
+        let routes = counted.or(cart).unify().or(peeked).unify().recover(recover);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -165,6 +210,51 @@ async fn one_handler_body_in_three_frameworks() {
             expected,
             "warp {store:?}"
         );
+    }
+}
+
+#[tokio::test]
+async fn one_typed_handler_body_in_three_frameworks() {
+    async fn run<C: CountApp>(store: StoreKind) -> Vec<(u16, String, bool)> {
+        let sessions = store.builder(harness::KEY_A).build().expect("options");
+        let mut app = App {
+            server: C::serve(sessions).await,
+            cookie_name: "AIOHTTP_SESSION".to_owned(),
+            jar: None,
+            label: String::new(),
+        };
+        let mut out = Vec::new();
+        for path in ["/peek", "/cart", "/cart", "/peek", "/cart", "/get"] {
+            let reply = app.get(path).await;
+            out.push((
+                reply.status,
+                reply.body.clone(),
+                reply.set_cookie().is_some(),
+            ));
+        }
+        out
+    }
+    let expected = vec![
+        // Absent: the default, and nothing saved.
+        (200, "0".to_owned(), false),
+        (200, "1".to_owned(), true),
+        (200, "2".to_owned(), true),
+        // Unchanged: nothing saved.
+        (200, "2".to_owned(), false),
+        (200, "3".to_owned(), true),
+        (404, String::new(), false),
+    ];
+    for store in [StoreKind::Plain, StoreKind::Fernet, StoreKind::Memory] {
+        let mut seen = vec![
+            ("axum", run::<AxumCount>(store).await),
+            ("actix", run::<ActixCount>(store).await),
+            ("warp", run::<WarpCount>(store).await),
+        ];
+        for (name, got) in &mut seen {
+            // Frameworks word a 404 differently: the status is what matters.
+            got[5].1.clear();
+            assert_eq!(*got, expected, "{name} {store:?}");
+        }
     }
 }
 

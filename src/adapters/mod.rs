@@ -10,3 +10,6 @@ pub mod actix;
 
 #[cfg(feature = "warp")]
 pub mod warp;
+
+#[cfg(any(feature = "axum", feature = "actix"))]
+mod typed;
