@@ -128,6 +128,19 @@
 //! records with [`ErrorKind::RecordTooLarge`]. `build()` warns when a server
 //! store's sessions would never expire (no `max_age`, no idle timeout).
 //!
+//! # Streaming responses and observability
+//!
+//! The session is saved when the handler returns its response; the
+//! `Set-Cookie` goes out with the response head, before a streamed body
+//! (server-sent events, a chunked download), and changes made to the
+//! session while the body streams are not saved.
+//!
+//! Every request's session work runs in one `tracing` span named `session`
+//! (target `http_session`, level debug) with the fields `cookie`, `load`
+//! (`loaded`, `fresh`, `expired`, `rejected`), `load_us`, `save` (`saved`,
+//! `removed`, `refreshed`, `unchanged`) and `save_us` (the store's time, in
+//! microseconds). No value, key or id is ever recorded.
+//!
 //! # Security notes
 //!
 //! - Hostile cookies (tampered, expired, truncated, wrongly quoted, sealed

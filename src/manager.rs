@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Map, Number};
+use tracing::Instrument;
 
 use crate::clock::Clock;
 use crate::config::{CookieConfig, SameSite};
@@ -100,6 +101,15 @@ impl SessionManager {
     pub fn start_with_value(&self, cookie: Option<String>) -> LazySession {
         LazySession {
             inner: Arc::new(LazyInner {
+                span: tracing::debug_span!(
+                    target: "http_session",
+                    "session",
+                    cookie = cookie.is_some(),
+                    load = tracing::field::Empty,
+                    load_us = tracing::field::Empty,
+                    save = tracing::field::Empty,
+                    save_us = tracing::field::Empty,
+                ),
                 manager: self.clone(),
                 cookie,
                 session: Mutex::new(None),
@@ -109,21 +119,39 @@ impl SessionManager {
     }
 
     /// Loads the session a cookie value refers to; a fresh session when
-    /// there is none or it cannot be used.
+    /// there is none or it cannot be used. Records the outcome and the
+    /// store's time on the request's span.
     async fn load(&self, cookie: Option<&str>) -> Result<Session, Error> {
         let ctx = self.context();
-        let fresh = || Session::with_manager(self.fresh(ctx.now), self.clone());
-        let Some(value) = cookie else {
-            return Ok(fresh());
+        let span = tracing::Span::current();
+        let fresh = |outcome: &'static str| {
+            span.record("load", outcome);
+            Session::with_manager(self.fresh(ctx.now), self.clone())
         };
-        let Some(loaded) = self.inner.store.load(&ctx, value).await? else {
-            return Ok(fresh());
+        let Some(value) = cookie else {
+            return Ok(fresh("fresh"));
+        };
+        let started = (!span.is_disabled()).then(std::time::Instant::now);
+        let loaded = self.inner.store.load(&ctx, value).await;
+        if let Some(started) = started {
+            span.record("load_us", micros(started));
+        }
+        let Some(loaded) = loaded? else {
+            return Ok(fresh("rejected"));
         };
         let Ok(record) = self.inner.codec.decode_record(&loaded.record.value) else {
             tracing::debug!(target: "http_session", "session record does not decode; starting a fresh session");
-            return Ok(fresh());
+            return Ok(fresh("rejected"));
         };
-        let mut state = self.restore(record, loaded.identity, ctx.now);
+        let (mut state, verdict) = self.restore(record, loaded.identity, ctx.now);
+        span.record(
+            "load",
+            match verdict {
+                Some(Verdict::Alive) => "loaded",
+                Some(_) => "expired",
+                None => "rejected",
+            },
+        );
         if state.identity.is_some() {
             state.origin = Some(loaded.record);
             state.remaining = loaded.remaining;
@@ -138,11 +166,16 @@ impl SessionManager {
     /// session is saved); a record older than the storage `max_age` by
     /// aiohttp-session's rule loads empty but keeps its identity and
     /// `created`.
-    fn restore(&self, record: DecodedRecord, identity: Option<String>, now: u64) -> State {
+    fn restore(
+        &self,
+        record: DecodedRecord,
+        identity: Option<String>,
+        now: u64,
+    ) -> (State, Option<Verdict>) {
         let policy = &self.inner.policy;
         let Some(data) = record.session else {
             tracing::debug!(target: "http_session", "session record has no session object; starting a fresh session");
-            return self.fresh(now);
+            return (self.fresh(now), None);
         };
         let meta = record.meta.unwrap_or_default();
         // A server store's rolling session is refreshed in the store (its
@@ -163,7 +196,7 @@ impl SessionManager {
                 );
                 let mut fresh = self.fresh(now);
                 fresh.discarded.extend(identity);
-                return fresh;
+                return (fresh, Some(verdict));
             }
         };
         let created_at = created_secs(record.created.as_ref()).filter(|c| *c > 0);
@@ -175,13 +208,14 @@ impl SessionManager {
         }
         state.loaded_user.clone_from(&meta.user);
         state.user = meta.user;
-        State {
+        let state = State {
             data,
             created: record.created.unwrap_or_else(|| Number::from(now)),
             identity,
             new: false,
             ..state
-        }
+        };
+        (state, Some(verdict))
     }
 
     fn fresh(&self, now: u64) -> State {
@@ -231,10 +265,17 @@ impl SessionManager {
             let state = session.lock();
             (!state.changed).then(|| self.refresh_due(&state, now))
         };
+        let span = tracing::Span::current();
         match unchanged {
             None => {}
-            Some(Refresh::No) => return Ok(None),
-            Some(Refresh::Touch(identity, ttl)) => return self.touch(&ctx, &identity, ttl).await,
+            Some(Refresh::No) => {
+                span.record("save", "unchanged");
+                return Ok(None);
+            }
+            Some(Refresh::Touch(identity, ttl)) => {
+                span.record("save", "refreshed");
+                return self.touch(&ctx, &identity, ttl).await;
+            }
             // Sealed again like a changed session.
             Some(Refresh::Save) => session.lock().changed = true,
         }
@@ -261,6 +302,7 @@ impl SessionManager {
             )
         };
         let config = ctx.config;
+        let started = (!span.is_disabled()).then(std::time::Instant::now);
         let saved = self
             .inner
             .store
@@ -280,7 +322,18 @@ impl SessionManager {
                     },
                 },
             )
-            .await?;
+            .await;
+        if let Some(started) = started {
+            span.record("save_us", micros(started));
+        }
+        let saved = saved?;
+        span.record(
+            "save",
+            match saved {
+                Saved::Cookie(_) => "saved",
+                Saved::Remove => "removed",
+            },
+        );
         let line = match saved {
             Saved::Cookie(value) => render_set_cookie(config, &value, lifetime, now)?,
             // As aiohttp-session does, even when no cookie came in.
@@ -338,6 +391,11 @@ impl SessionManager {
             .map(Some)
             .map_err(|e| Error::with_source(ErrorKind::Encode, e))
     }
+}
+
+/// Microseconds since `started`, for a span field.
+fn micros(started: std::time::Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 /// What an unchanged session needs at the end of a rolling request.
@@ -568,6 +626,8 @@ pub struct LazySession {
 }
 
 struct LazyInner {
+    /// The request's `session` span: its outcome and store times.
+    span: tracing::Span,
     manager: SessionManager,
     cookie: Option<String>,
     session: Mutex<Option<Session>>,
@@ -587,6 +647,7 @@ impl LazySession {
             .inner
             .manager
             .load(self.inner.cookie.as_deref())
+            .instrument(self.inner.span.clone())
             .await?;
         let mut slot = self
             .inner
@@ -621,7 +682,11 @@ impl LazySession {
         let Some(session) = self.loaded() else {
             return Ok(None);
         };
-        self.inner.manager.save(&session).await
+        self.inner
+            .manager
+            .save(&session)
+            .instrument(self.inner.span.clone())
+            .await
     }
 }
 

@@ -716,3 +716,90 @@ async fn expires_at_is_the_earliest_rule() {
     let s = unlimited.start_with_value(None).get().await.unwrap();
     assert_eq!(s.expires_at(), None);
 }
+
+/// A `Write` into a shared buffer, for a `tracing` subscriber.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// One `session` span per request, closed with its outcome and the store's
+/// times; never an id, a key or a value.
+#[tokio::test(flavor = "current_thread")]
+async fn one_span_per_request_with_outcomes_and_no_secrets() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_env_filter("http_session=debug")
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let manager = SessionManager::builder(MemoryStore::memory())
+        .max_age(60)
+        .build()
+        .unwrap();
+    let line = request(
+        &manager,
+        None,
+        |s| drop(s.unwrap().insert("secret", "hunter2")),
+        true,
+    )
+    .await
+    .unwrap();
+    let id = cookie_id(&line);
+    request(
+        &manager,
+        Some(&id),
+        |s| drop(s.unwrap().get_value("secret")),
+        true,
+    )
+    .await;
+    request(
+        &manager,
+        Some("0123456789abcdef0123456789abcdef"),
+        |_| {},
+        true,
+    )
+    .await;
+    request(&manager, Some(&id), |s| s.unwrap().invalidate(), true).await;
+    request(&manager, Some(&id), |_| {}, false).await;
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let closes: Vec<&str> = text.lines().filter(|l| l.contains("close")).collect();
+    assert_eq!(closes.len(), 5, "{text}");
+    let has = |i: usize, field: &str| closes[i].contains(field);
+    assert!(
+        has(0, "load=\"fresh\"") && has(0, "save=\"saved\"") && has(0, "save_us="),
+        "{}",
+        closes[0]
+    );
+    assert!(
+        has(1, "load=\"loaded\"") && has(1, "load_us=") && has(1, "save=\"unchanged\""),
+        "{}",
+        closes[1]
+    );
+    assert!(has(2, "load=\"rejected\""), "{}", closes[2]);
+    assert!(has(3, "save=\"removed\""), "{}", closes[3]);
+    assert!(
+        !has(4, "load="),
+        "an untouched request loads nothing: {}",
+        closes[4]
+    );
+    assert!(!text.contains(&id) && !text.contains("hunter2"), "{text}");
+    assert!(!text.contains("0123456789abcdef0123456789abcdef"), "{text}");
+}
