@@ -176,6 +176,7 @@ mod config;
 mod cookie;
 mod error;
 mod expiry;
+pub mod guides;
 mod manager;
 mod random;
 mod record;
