@@ -32,12 +32,18 @@ use http_session::stores::{
 use http_session::{
     render_set_cookie, Codec, CookieConfig, JsonCodec, MemoryStore, Record, SessionManager,
 };
-use rand::rngs::adapter::ReseedingRng;
-use rand::rngs::OsRng;
-use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha20Core;
 use serde_json::{json, Map, Number, Value};
 use sha2::Sha256;
+
+/// The crate's per-thread id/IV/nonce generator, measured as it is.
+#[allow(
+    dead_code,
+    unreachable_pub,
+    unused_imports,
+    reason = "only the generator is used, not its unit tests"
+)]
+#[path = "../src/random/generator.rs"]
+mod generator;
 
 const NOW: u64 = 1_700_000_000;
 
@@ -262,14 +268,14 @@ fn primitives(c: &mut Criterion) {
             b.iter(|| STANDARD.decode(black_box(&std_text)).unwrap());
         });
         // Nonces, IVs and ids come from a per-thread ChaCha20 generator
-        // seeded by the OS (the crate's `random` module); the OS read is
-        // shown for comparison and is not in the sums.
-        let mut generator =
-            ReseedingRng::new(ChaCha20Core::from_rng(OsRng).unwrap(), 64 * 1024, OsRng);
+        // keyed by the OS, checking for a fork on every call (the crate's
+        // `random` module); the OS read is shown for comparison and is not
+        // in the sums.
+        let mut generator = generator::Generator::new(generator::os_source);
         g.bench_function("chacha20_random_24B", |b| {
             b.iter(|| {
                 let mut nonce = [0u8; 24];
-                generator.fill_bytes(&mut nonce);
+                generator.fill(&mut nonce).unwrap();
                 nonce
             });
         });
