@@ -54,13 +54,9 @@ impl NaCl {
         }
     }
 
-    /// Seals `plaintext` with a chosen nonce. Deterministic: for
-    /// known-answer tests only; [`Sealer::seal`] uses a random nonce.
-    pub fn encrypt_with_nonce(
-        &self,
-        plaintext: &[u8],
-        nonce: [u8; NONCE],
-    ) -> Result<String, Error> {
+    /// Seals `plaintext` with a chosen nonce. Deterministic (a repeated
+    /// nonce gives the key away), so not public: [`Sealer::seal`] draws it.
+    fn seal_with_nonce(&self, plaintext: &[u8], nonce: [u8; NONCE]) -> Result<String, Error> {
         let mut buf = Vec::with_capacity(NONCE + TAG + plaintext.len());
         buf.extend_from_slice(&nonce);
         buf.extend_from_slice(&[0; TAG]);
@@ -78,7 +74,7 @@ impl Sealer for NaCl {
     fn seal(&self, record: &[u8], _now: u64) -> Result<String, Error> {
         let mut nonce = [0u8; NONCE];
         crate::random::fill(&mut nonce)?;
-        self.encrypt_with_nonce(record, nonce)
+        self.seal_with_nonce(record, nonce)
     }
 
     fn open(&self, value: &str, _max_age: Option<u64>, _now: u64) -> Result<Vec<u8>, OpenError> {
@@ -120,7 +116,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_layout() {
-        let token = sealer().encrypt_with_nonce(b"hello", [3; NONCE]).unwrap();
+        let token = sealer().seal_with_nonce(b"hello", [3; NONCE]).unwrap();
         let raw = STANDARD.decode(&token).unwrap();
         assert_eq!(raw.len(), NONCE + TAG + 5);
         assert_eq!(&raw[..NONCE], &[3; NONCE]);
@@ -132,9 +128,7 @@ mod tests {
     #[test]
     fn rejects_tampering_wrong_key_alphabet_and_truncation() {
         let s = sealer();
-        let token = s
-            .encrypt_with_nonce(b"hello world!!", [0xfb; NONCE])
-            .unwrap();
+        let token = s.seal_with_nonce(b"hello world!!", [0xfb; NONCE]).unwrap();
         let raw = STANDARD.decode(&token).unwrap();
         for i in 0..raw.len() {
             let mut t = raw.clone();
@@ -159,6 +153,43 @@ mod tests {
             Err(OpenError::Malformed)
         );
         assert_eq!(s.open("", None, 0), Err(OpenError::Malformed));
+    }
+
+    /// Every authentic NaCl token aiohttp-session wrote for `vectors.json`
+    /// (with its pinned nonce), re-sealed byte for byte.
+    #[test]
+    fn python_vectors_re_seal_byte_for_byte() {
+        let mut checked = 0;
+        for v in super::super::python_vectors::of("nacl") {
+            let Some(nonce) = v.bytes("nonce_hex") else {
+                continue;
+            };
+            let nacl = NaCl::new(&NaClKey::from_bytes(&v.key()).unwrap());
+            // Tampered and foreign-key tokens are not Python's seal of this
+            // plaintext under this key.
+            let Ok(opened) = nacl.open(v.token(), None, 0) else {
+                continue;
+            };
+            assert_eq!(opened, v.plaintext().as_bytes(), "{}", v.name());
+            let token = nacl
+                .seal_with_nonce(v.plaintext().as_bytes(), nonce.try_into().unwrap())
+                .unwrap();
+            assert_eq!(token, v.token(), "{}", v.name());
+            checked += 1;
+        }
+        assert!(checked >= 15, "only {checked} NaCl vectors");
+    }
+
+    #[test]
+    fn per_message_cipher_state_is_zeroized_on_drop() {
+        use zeroize::ZeroizeOnDrop;
+        fn zeroized_on_drop<T: ZeroizeOnDrop>() {}
+        // The XSalsa20 keystream state crypto_secretbox builds per message
+        // (the key itself is zeroized by crypto_secretbox's own Drop; the
+        // per-message Poly1305 state by poly1305's `zeroize` feature, which
+        // has no marker trait to check).
+        zeroized_on_drop::<salsa20::Salsa20>();
+        zeroized_on_drop::<salsa20::XSalsa20>();
     }
 
     #[test]
