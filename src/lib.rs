@@ -101,6 +101,14 @@
 //!   cookie contents or key material.
 //! - Call [`Session::renew`] at login so a session id planted by an
 //!   attacker is never promoted.
+//! - Keys rotate with `Fernet::with_rotation` and `NaCl::with_rotation`
+//!   (seal with the current key, open with any). With several instances:
+//!   first make every instance accept the new key while still sealing with
+//!   the old one, then seal with the new key everywhere, then drop the old
+//!   key once the storage `max_age` has passed. A session opened with an
+//!   old key is re-sealed with the current one when it is next saved; a
+//!   read-only request still sends no `Set-Cookie`. The README's "Key
+//!   rotation" section has the details, Python services included.
 //!
 //! # Compatibility with aiohttp-session
 //!

@@ -108,7 +108,16 @@ impl Fernet {
     }
 
     /// A sealer that seals with `current` and also opens tokens sealed with
-    /// any of `previous`, for key rotation.
+    /// any of `previous`, for key rotation (Python: a `MultiFernet` with the
+    /// same keys in the same order).
+    ///
+    /// A session opened with a previous key is sealed with `current` the
+    /// next time it is saved (when the request changed it; a read-only
+    /// request still sends no `Set-Cookie`). The README's "Key rotation"
+    /// section gives the order of steps across several instances and Python
+    /// services; a previous key must be kept until the storage `max_age`
+    /// (the Fernet TTL) has passed since the last instance stopped sealing
+    /// with it.
     pub fn with_rotation<'a>(
         current: &FernetKey,
         previous: impl IntoIterator<Item = &'a FernetKey>,
@@ -152,11 +161,12 @@ impl Fernet {
             return Err(OpenError::Malformed);
         }
         let (signed, tag) = data.split_at(data.len() - TAG);
-        let key = self
+        let index = self
             .keys
             .iter()
-            .find(|k| k.mac.clone().chain_update(signed).verify_slice(tag).is_ok())
+            .position(|k| k.mac.clone().chain_update(signed).verify_slice(tag).is_ok())
             .ok_or(OpenError::Forged)?;
+        let key = &self.keys[index];
         let mut ts = [0u8; 8];
         ts.copy_from_slice(&data[1..9]);
         let timestamp = u64::from_be_bytes(ts);
@@ -178,6 +188,9 @@ impl Fernet {
             .len();
         data.copy_within(HEADER..HEADER + len, 0);
         data.truncate(len);
+        if index > 0 {
+            super::opened_with_previous_key(index);
+        }
         Ok(data)
     }
 }

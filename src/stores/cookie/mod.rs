@@ -90,6 +90,18 @@ pub trait Sealer: Send + Sync + 'static {
     fn open(&self, value: &str, max_age: Option<u64>, now: u64) -> Result<Vec<u8>, OpenError>;
 }
 
+/// A debug event for a token opened with a previous key of a rotating
+/// sealer: when these stop, no client holds a token of the old key any more
+/// (among those that came back).
+#[cfg(any(feature = "fernet", feature = "nacl"))]
+fn opened_with_previous_key(index: usize) {
+    tracing::debug!(
+        target: "http_session",
+        key = index,
+        "session cookie opened with a previous key; the next save seals it with the current key"
+    );
+}
+
 /// Why a cookie value could not be opened. It is logged (at debug level)
 /// and the client gets a fresh session; it is never an error response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
