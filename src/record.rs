@@ -109,7 +109,11 @@ impl Codec for JsonCodec {
     }
 
     fn decode_record(&self, bytes: &[u8]) -> Result<DecodedRecord, Error> {
-        serde_json::from_slice::<Direct>(bytes)
+        // serde skips ignored members without checking their UTF-8; the
+        // whole-document decode (and Python) refuse invalid UTF-8 anywhere.
+        let text =
+            std::str::from_utf8(bytes).map_err(|e| Error::with_source(ErrorKind::Value, e))?;
+        serde_json::from_str::<Direct>(text)
             .map(|direct| direct.0)
             .map_err(|e| Error::json(ErrorKind::Value, &e))
     }
@@ -386,6 +390,20 @@ mod tests {
         assert_eq!(back["session"]["max"], i64::MAX);
         assert_eq!(back["session"]["umax"], u64::MAX);
         assert_eq!(back["session"]["neg"], i64::MIN);
+    }
+
+    /// Found by `tests/fuzz.rs` (`record_decode_mutated_records`): serde
+    /// skips an ignored member without checking its UTF-8, so the direct
+    /// decoder took a record that the whole-document decode (and Python's
+    /// `json.loads`) refuse.
+    #[test]
+    fn invalid_utf8_anywhere_is_refused_by_both_decoders() {
+        let record = b"{\"created\": 1, \"other\": {\"\xf8\": null}, \"session\": {\"a\": 1}}";
+        assert!(JsonCodec.decode(record).is_err());
+        assert!(JsonCodec.decode_record(record).is_err());
+        let record = b"{\"session\": {\"a\": 1}, \"x\xf8\": 2}";
+        assert!(JsonCodec.decode(record).is_err());
+        assert!(JsonCodec.decode_record(record).is_err());
     }
 
     #[test]
