@@ -25,19 +25,25 @@ use cbc::cipher::block_padding::Pkcs7;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use crypto_secretbox::aead::{AeadInPlace, KeyInit};
 use crypto_secretbox::{Nonce, XSalsa20Poly1305};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit as HmacKeyInit, Mac};
 use http_session::stores::{
     Fernet, FernetKey, FernetStore, NaCl, NaClKey, NaClStore, Plain, Sealer,
 };
 use http_session::{
     render_set_cookie, Codec, CookieConfig, JsonCodec, MemoryStore, Record, SessionManager,
 };
-use rand::rngs::adapter::ReseedingRng;
-use rand::rngs::OsRng;
-use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha20Core;
 use serde_json::{json, Map, Number, Value};
 use sha2::Sha256;
+
+/// The crate's per-thread id/IV/nonce generator, measured as it is.
+#[allow(
+    dead_code,
+    unreachable_pub,
+    unused_imports,
+    reason = "only the generator is used, not its unit tests"
+)]
+#[path = "../src/random/generator.rs"]
+mod generator;
 
 const NOW: u64 = 1_700_000_000;
 
@@ -119,6 +125,51 @@ fn codecs(c: &mut Criterion) {
             });
         });
 
+        // Key rotation: a token of the previous key, opened by a rotating
+        // sealer (one failed tag check first), and the re-seal a save of
+        // such a session costs: open, seal with the current key, render
+        // the Set-Cookie header (what a read-only request would add if it
+        // re-sealed).
+        let config = CookieConfig::default();
+        let fernet_old = Fernet::new(&FernetKey::from_bytes(&[6; 32]).unwrap());
+        let fernet_rot = Fernet::with_rotation(
+            &FernetKey::from_bytes(&[7; 32]).unwrap(),
+            [&FernetKey::from_bytes(&[6; 32]).unwrap()],
+        );
+        let old_token = fernet_old.seal(&record, NOW).unwrap();
+        g.bench_function("fernet_open_previous_key", |b| {
+            b.iter(|| {
+                fernet_rot
+                    .open(black_box(&old_token), Some(3600), NOW)
+                    .unwrap()
+            });
+        });
+        g.bench_function("fernet_reseal", |b| {
+            b.iter(|| {
+                let opened = fernet_rot
+                    .open(black_box(&old_token), Some(3600), NOW)
+                    .unwrap();
+                let sealed = fernet_rot.seal(&opened, NOW).unwrap();
+                render_set_cookie(&config, &sealed, Some(3600), NOW).unwrap()
+            });
+        });
+        let nacl_old = NaCl::new(&NaClKey::from_bytes(&[8; 32]).unwrap());
+        let nacl_rot = NaCl::with_rotation(
+            &NaClKey::from_bytes(&[9; 32]).unwrap(),
+            [&NaClKey::from_bytes(&[8; 32]).unwrap()],
+        );
+        let old_boxed = nacl_old.seal(&record, NOW).unwrap();
+        g.bench_function("nacl_open_previous_key", |b| {
+            b.iter(|| nacl_rot.open(black_box(&old_boxed), None, NOW).unwrap());
+        });
+        g.bench_function("nacl_reseal", |b| {
+            b.iter(|| {
+                let opened = nacl_rot.open(black_box(&old_boxed), None, NOW).unwrap();
+                let sealed = nacl_rot.seal(&opened, NOW).unwrap();
+                render_set_cookie(&config, &sealed, Some(3600), NOW).unwrap()
+            });
+        });
+
         g.bench_function("plain_seal_open", |b| {
             b.iter(|| {
                 let t = Plain.seal(black_box(&record), NOW).unwrap();
@@ -126,7 +177,6 @@ fn codecs(c: &mut Criterion) {
             });
         });
 
-        let config = CookieConfig::default();
         g.bench_function("set_cookie_render", |b| {
             b.iter(|| render_set_cookie(&config, black_box(&token), Some(3600), NOW).unwrap());
         });
@@ -201,17 +251,16 @@ fn primitives(c: &mut Criterion) {
 
         let padded = (record.len() / 16 + 1) * 16;
         // Key schedules and the keyed HMAC are prepared once, as the Fernet
-        // codec prepares them once per key: the rows are the per-call work.
+        // codec prepares them once per key: the rows are the per-call work
+        // (AES by reference, the keyed HMAC cloned and zeroized on drop).
         let aes_key = aes::Aes128::new(key[16..].into());
-        let keyed_mac = <HmacSha256 as Mac>::new_from_slice(&key[..16]).unwrap();
+        let keyed_mac = <HmacSha256 as HmacKeyInit>::new_from_slice(&key[..16]).unwrap();
         g.bench_function("aes128cbc_encrypt", |b| {
             let mut buf = vec![0u8; padded];
             b.iter(|| {
                 buf[..record.len()].copy_from_slice(&record);
-                let enc = cbc::Encryptor::<aes::Aes128>::inner_iv_init(
-                    aes_key.clone(),
-                    &[1u8; 16].into(),
-                );
+                let enc =
+                    cbc::Encryptor::<&aes::Aes128>::inner_iv_init(&aes_key, &[1u8; 16].into());
                 enc.encrypt_padded_mut::<Pkcs7>(&mut buf, record.len())
                     .unwrap()
                     .len()
@@ -226,10 +275,8 @@ fn primitives(c: &mut Criterion) {
             let mut buf = ct.clone();
             b.iter(|| {
                 buf.copy_from_slice(&ct);
-                let dec = cbc::Decryptor::<aes::Aes128>::inner_iv_init(
-                    aes_key.clone(),
-                    &[1u8; 16].into(),
-                );
+                let dec =
+                    cbc::Decryptor::<&aes::Aes128>::inner_iv_init(&aes_key, &[1u8; 16].into());
                 dec.decrypt_padded_mut::<Pkcs7>(&mut buf).unwrap().len()
             });
         });
@@ -264,14 +311,14 @@ fn primitives(c: &mut Criterion) {
             b.iter(|| STANDARD.decode(black_box(&std_text)).unwrap());
         });
         // Nonces, IVs and ids come from a per-thread ChaCha20 generator
-        // seeded by the OS (the crate's `random` module); the OS read is
-        // shown for comparison and is not in the sums.
-        let mut generator =
-            ReseedingRng::new(ChaCha20Core::from_rng(OsRng).unwrap(), 64 * 1024, OsRng);
+        // keyed by the OS, checking for a fork on every call (the crate's
+        // `random` module); the OS read is shown for comparison and is not
+        // in the sums.
+        let mut generator = generator::Generator::new(generator::os_source);
         g.bench_function("chacha20_random_24B", |b| {
             b.iter(|| {
                 let mut nonce = [0u8; 24];
-                generator.fill_bytes(&mut nonce);
+                generator.fill(&mut nonce).unwrap();
                 nonce
             });
         });

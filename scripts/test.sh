@@ -7,6 +7,9 @@
 #
 #   scripts/test.sh              # all tests, all features, doctests included
 #   scripts/test.sh -- NAME      # extra arguments go to `cargo test`
+#
+# After `cargo test` it runs tests/fork-check (fork safety of the random
+# generator; its own crate, see its Cargo.toml).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -53,3 +56,11 @@ echo "test.sh: redis at $HTTP_SESSION_REDIS_URL, memcached at $HTTP_SESSION_MEMC
 # never drives stale binaries.
 cargo build --all-features --examples
 cargo test --all-features "${extra[@]}"
+
+# Fork safety of session ids, IVs and nonces, and the error path of a failing
+# OS random source, checked in real fork children: a crate of its own, since
+# the main package forbids unsafe code and fork(2) needs it. Not --locked:
+# its Cargo.lock follows http-session's dependencies, which cargo adds to it
+# when they change.
+cargo run --manifest-path tests/fork-check/Cargo.toml \
+    --target-dir "${CARGO_TARGET_DIR:-$root/target}"

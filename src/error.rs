@@ -154,6 +154,91 @@ impl Error {
     }
 }
 
+impl Error {
+    /// A session value under `key` that did not convert to or from `T` in
+    /// `op`. serde's message quotes the value (`invalid type: string
+    /// "...", expected u64`): only the key, the type and serde's category
+    /// are kept.
+    pub(crate) fn value<T: ?Sized>(op: &'static str, key: &str, e: &serde_json::Error) -> Self {
+        Self::with_source(
+            ErrorKind::Value,
+            ValueError {
+                op,
+                key: key.to_owned(),
+                ty: std::any::type_name::<T>(),
+                category: e.classify(),
+            },
+        )
+    }
+
+    /// A record that did not encode or decode as JSON, by `kind`: serde's
+    /// message can quote a value, so only its category and position are
+    /// kept.
+    pub(crate) fn json(kind: ErrorKind, e: &serde_json::Error) -> Self {
+        Self::with_source(
+            kind,
+            JsonError {
+                category: e.classify(),
+                line: e.line(),
+                column: e.column(),
+            },
+        )
+    }
+}
+
+/// The secret-free source of [`Error::value`].
+#[derive(Debug)]
+struct ValueError {
+    op: &'static str,
+    key: String,
+    ty: &'static str,
+    category: serde_json::error::Category,
+}
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let why = match self.category {
+            serde_json::error::Category::Data => "the value does not fit the type",
+            serde_json::error::Category::Syntax => "a JSON syntax error",
+            serde_json::error::Category::Eof => "the JSON ended early",
+            serde_json::error::Category::Io => "an I/O error",
+        };
+        write!(
+            f,
+            "{} of session key {:?} as `{}` failed: {why}",
+            self.op, self.key, self.ty
+        )
+    }
+}
+
+impl StdError for ValueError {}
+
+/// The secret-free source of [`Error::json`].
+#[derive(Debug)]
+struct JsonError {
+    category: serde_json::error::Category,
+    line: usize,
+    column: usize,
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.category {
+            serde_json::error::Category::Data => "a value of the wrong kind",
+            serde_json::error::Category::Syntax => "a syntax error",
+            serde_json::error::Category::Eof => "an early end",
+            serde_json::error::Category::Io => "an I/O error",
+        };
+        write!(
+            f,
+            "record JSON: {what} at line {} column {}",
+            self.line, self.column
+        )
+    }
+}
+
+impl StdError for JsonError {}
+
 /// Formats the `source()` chain of an error, for logs.
 struct SourceChain<'a>(&'a Error);
 
@@ -235,6 +320,23 @@ mod tests {
         let (status, body) = err.to_response_parts();
         assert_eq!(status, 503);
         assert!(!body.contains("hunter2"));
+    }
+
+    #[test]
+    fn serde_sources_keep_no_value() {
+        let e = serde_json::from_str::<u64>(r#""hunter2""#).unwrap_err();
+        assert!(e.to_string().contains("hunter2"), "serde quotes the value");
+        let ours = Error::value::<u64>("get", "pw", &e);
+        let chain = SourceChain(&ours).to_string();
+        assert_eq!(
+            chain,
+            r#"get of session key "pw" as `u64` failed: the value does not fit the type"#
+        );
+        assert!(!format!("{ours:?}").contains("hunter2"));
+        let ours = Error::json(ErrorKind::Value, &e);
+        let text = format!("{} {ours:?}", SourceChain(&ours));
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("line 1 column 9"), "{text}");
     }
 
     #[test]

@@ -149,10 +149,26 @@
 //! - A `Set-Cookie` whose `name=value` exceeds 4096 bytes is an error
 //!   ([`ErrorKind::CookieTooLarge`]), answered with an opaque 500, rather
 //!   than a cookie the browser would silently drop.
-//! - Keys are zeroized on drop and never printed; error messages carry no
-//!   cookie contents or key material.
+//! - Keys, and the state derived from them (AES round keys, the keyed HMAC,
+//!   per-message XSalsa20/Poly1305 state), are zeroized on drop and never
+//!   printed; error messages and logs carry no cookie contents, session
+//!   values or key material (a failed conversion names the key and the
+//!   type, not the value).
+//! - Session ids, Fernet IVs and NaCl nonces come from a per-thread
+//!   ChaCha20 generator keyed by the OS that checks for a `fork` on every
+//!   draw, so a child process never repeats its parent's values; a failing
+//!   OS source is an error, never a panic or a weaker fallback. No public
+//!   API seals with a chosen IV or nonce.
 //! - Call [`Session::renew`] at login so a session id planted by an
 //!   attacker is never promoted.
+//! - Keys rotate with `Fernet::with_rotation` and `NaCl::with_rotation`
+//!   (seal with the current key, open with any). With several instances:
+//!   first make every instance accept the new key while still sealing with
+//!   the old one, then seal with the new key everywhere, then drop the old
+//!   key once the storage `max_age` has passed. A session opened with an
+//!   old key is re-sealed with the current one when it is next saved; a
+//!   read-only request still sends no `Set-Cookie`. The README's "Key
+//!   rotation" section has the details, Python services included.
 //!
 //! # Compatibility with aiohttp-session
 //!

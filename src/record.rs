@@ -202,18 +202,22 @@ impl Codec for JsonCodec {
         let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
         record
             .serialize(&mut ser)
-            .map_err(|e| Error::with_source(ErrorKind::Encode, e))?;
+            .map_err(|e| Error::json(ErrorKind::Encode, &e))?;
         Ok(out)
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<Value, Error> {
-        serde_json::from_slice(bytes).map_err(|e| Error::with_source(ErrorKind::Value, e))
+        serde_json::from_slice(bytes).map_err(|e| Error::json(ErrorKind::Value, &e))
     }
 
     fn decode_record(&self, bytes: &[u8]) -> Result<DecodedRecord, Error> {
-        serde_json::from_slice::<Direct>(bytes)
+        // serde skips ignored members without checking their UTF-8; the
+        // whole-document decode (and Python) refuse invalid UTF-8 anywhere.
+        let text =
+            std::str::from_utf8(bytes).map_err(|e| Error::with_source(ErrorKind::Value, e))?;
+        serde_json::from_str::<Direct>(text)
             .map(|direct| direct.0)
-            .map_err(|e| Error::with_source(ErrorKind::Value, e))
+            .map_err(|e| Error::json(ErrorKind::Value, &e))
     }
 }
 
@@ -535,6 +539,43 @@ mod tests {
         assert_eq!(back["session"]["max"], i64::MAX);
         assert_eq!(back["session"]["umax"], u64::MAX);
         assert_eq!(back["session"]["neg"], i64::MIN);
+    }
+
+    /// Found by `tests/fuzz.rs` (`record_decode_mutated_records`): serde
+    /// skips an ignored member without checking its UTF-8, so the direct
+    /// decoder took a record that the whole-document decode (and Python's
+    /// `json.loads`) refuse.
+    #[test]
+    fn invalid_utf8_anywhere_is_refused_by_both_decoders() {
+        let record = b"{\"created\": 1, \"other\": {\"\xf8\": null}, \"session\": {\"a\": 1}}";
+        assert!(JsonCodec.decode(record).is_err());
+        assert!(JsonCodec.decode_record(record).is_err());
+        let record = b"{\"session\": {\"a\": 1}, \"x\xf8\": 2}";
+        assert!(JsonCodec.decode(record).is_err());
+        assert!(JsonCodec.decode_record(record).is_err());
+    }
+
+    #[test]
+    fn decode_errors_do_not_quote_the_record() {
+        // serde's message would be `invalid type: string "s3cr3t", ...`.
+        for text in [r#""s3cr3t""#, r#"["s3cr3t"]"#, r#"{"s3cr3t": }"#] {
+            for err in [
+                JsonCodec.decode_record(text.as_bytes()).unwrap_err(),
+                JsonCodec
+                    .decode(text.as_bytes())
+                    .and_then(|_| JsonCodec.decode(b"{"))
+                    .unwrap_err(),
+            ] {
+                let mut chain = format!("{err} {err:?}");
+                let mut source = std::error::Error::source(&err);
+                while let Some(e) = source {
+                    chain.push_str(&format!(" {e}"));
+                    source = e.source();
+                }
+                assert!(!chain.contains("s3cr3t"), "{chain}");
+                assert!(chain.contains("record JSON"), "{chain}");
+            }
+        }
     }
 
     #[test]

@@ -203,7 +203,7 @@ impl Session {
             None => Ok(None),
             Some(value) => T::deserialize(value)
                 .map(Some)
-                .map_err(|e| Error::with_source(ErrorKind::Value, e)),
+                .map_err(|e| Error::value::<T>("get", key, &e)),
         }
     }
 
@@ -221,8 +221,9 @@ impl Session {
         key: impl Into<String>,
         value: T,
     ) -> Result<Option<Value>, Error> {
+        let key = key.into();
         let value =
-            serde_json::to_value(value).map_err(|e| Error::with_source(ErrorKind::Value, e))?;
+            serde_json::to_value(value).map_err(|e| Error::value::<T>("insert", &key, &e))?;
         Ok(self.insert_value(key, value))
     }
 
@@ -258,7 +259,7 @@ impl Session {
     /// Removes `key` and deserializes its value into `T`.
     pub fn remove_as<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
         self.remove(key)
-            .map(|v| serde_json::from_value(v).map_err(|e| Error::with_source(ErrorKind::Value, e)))
+            .map(|v| serde_json::from_value(v).map_err(|e| Error::value::<T>("remove_as", key, &e)))
             .transpose()
     }
 

@@ -803,3 +803,90 @@ async fn one_span_per_request_with_outcomes_and_no_secrets() {
     assert!(!text.contains(&id) && !text.contains("hunter2"), "{text}");
     assert!(!text.contains("0123456789abcdef0123456789abcdef"), "{text}");
 }
+
+/// Key rotation through the manager, for both sealed stores: a cookie of
+/// the previous key loads; a read-only request sends no `Set-Cookie`; the
+/// next save seals with the current key only.
+#[tokio::test]
+async fn rotation_reads_old_cookies_and_saves_with_the_current_key() {
+    use http_session::stores::{Fernet, NaCl};
+    let (old_f, new_f) = (
+        FernetKey::from_bytes(&[1; 32]).unwrap(),
+        FernetKey::from_bytes(&[2; 32]).unwrap(),
+    );
+    let (old_n, new_n) = (
+        NaClKey::from_bytes(&[1; 32]).unwrap(),
+        NaClKey::from_bytes(&[2; 32]).unwrap(),
+    );
+    // (manager before rotation, manager during it, sealer of the new key
+    // alone, sealer of the old key alone)
+    type Open = Box<dyn Fn(&str) -> bool>;
+    let cases: [(SessionManager, SessionManager, Open, Open); 2] = [
+        (
+            SessionManager::new(FernetStore::fernet(&old_f)),
+            SessionManager::new(FernetStore::new(Fernet::with_rotation(&new_f, [&old_f]))),
+            {
+                let f = Fernet::new(&new_f);
+                Box::new(move |t| f.open(t, None, 0).is_ok())
+            },
+            {
+                let f = Fernet::new(&old_f);
+                Box::new(move |t| f.open(t, None, 0).is_ok())
+            },
+        ),
+        (
+            SessionManager::new(NaClStore::nacl(&old_n)),
+            SessionManager::new(NaClStore::new(NaCl::with_rotation(&new_n, [&old_n]))),
+            {
+                let n = NaCl::new(&new_n);
+                Box::new(move |t| n.open(t, None, 0).is_ok())
+            },
+            {
+                let n = NaCl::new(&old_n);
+                Box::new(move |t| n.open(t, None, 0).is_ok())
+            },
+        ),
+    ];
+    for (before, during, opens_new, opens_old) in cases {
+        let line = request(&before, None, |s| drop(s.unwrap().insert("n", 1)), true)
+            .await
+            .unwrap();
+        let old_token = cookie_id(&line).trim_matches('"').to_owned();
+        assert!(opens_old(&old_token) && !opens_new(&old_token));
+
+        // Read-only: the old cookie loads and nothing is sent back.
+        let read = request(
+            &during,
+            Some(&old_token),
+            |s| {
+                let s = s.unwrap();
+                assert!(!s.is_new());
+                assert_eq!(s.get::<i64>("n").unwrap(), Some(1));
+            },
+            true,
+        )
+        .await;
+        assert_eq!(read, None, "a read-only request sends no Set-Cookie");
+
+        // A change: saved with the current key, which the old key cannot
+        // open.
+        let line = request(
+            &during,
+            Some(&old_token),
+            |s| drop(s.unwrap().insert("n", 2)),
+            true,
+        )
+        .await
+        .unwrap();
+        let new_token = cookie_id(&line).trim_matches('"').to_owned();
+        assert!(opens_new(&new_token) && !opens_old(&new_token));
+        let read = request(
+            &during,
+            Some(&new_token),
+            |s| assert_eq!(s.unwrap().get::<i64>("n").unwrap(), Some(2)),
+            true,
+        )
+        .await;
+        assert_eq!(read, None);
+    }
+}

@@ -825,18 +825,14 @@ fn nacl() -> http_session::stores::NaCl {
 }
 
 /// Seals raw record bytes into a cookie value for `storage` (quoted as
-/// Python would send it), with a Fernet timestamp of `ts`.
+/// Python would send it), with a Fernet timestamp of `ts` (the public
+/// `Sealer::seal` takes the timestamp; the IV and nonce are drawn).
 fn seal_at(storage: Storage, record: &[u8], ts: u64) -> String {
-    let mut nonce = [0u8; 24];
-    getrandom::getrandom(&mut nonce).unwrap();
+    use http_session::stores::Sealer;
     let token = match storage {
         Storage::Simple => String::from_utf8(record.to_vec()).unwrap(),
-        Storage::Fernet => {
-            let mut iv = [0u8; 16];
-            iv.copy_from_slice(&nonce[..16]);
-            fernet().encrypt_with_parts(record, ts, iv)
-        }
-        Storage::NaCl => nacl().encrypt_with_nonce(record, nonce).unwrap(),
+        Storage::Fernet => fernet().seal(record, ts).unwrap(),
+        Storage::NaCl => nacl().seal(record, ts).unwrap(),
         other => panic!("{other:?} is not a cookie storage"),
     };
     py_quote(&token)

@@ -6,12 +6,12 @@
 
 use std::fmt;
 
-use aes::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyInit};
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyInit as _};
 use aes::Aes128;
 use base64::engine::general_purpose::URL_SAFE;
 use base64::Engine as _;
 use cbc::cipher::block_padding::Pkcs7;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -64,7 +64,10 @@ impl fmt::Debug for FernetKey {
 }
 
 /// Ready-to-use state for one key: the HMAC with its key already absorbed
-/// and the AES key schedule, so a request pays for neither.
+/// and the AES key schedule, so a request pays for neither. Both are
+/// zeroized on drop (the `zeroize` features of `aes`, `hmac` and `sha2`),
+/// and so is every per-call copy of the HMAC state; AES is used by
+/// reference, never copied.
 #[derive(Clone)]
 struct KeyState {
     mac: Hmac<Sha256>,
@@ -76,7 +79,8 @@ impl KeyState {
         let (signing, encryption) = key.0.bytes().split_at(16);
         Self {
             // HMAC accepts keys of any length; 16 bytes cannot fail.
-            mac: <Hmac<Sha256> as Mac>::new_from_slice(signing).unwrap_or_else(|_| unreachable!()),
+            mac: <Hmac<Sha256> as KeyInit>::new_from_slice(signing)
+                .unwrap_or_else(|_| unreachable!()),
             cipher: Aes128::new(encryption.into()),
         }
     }
@@ -104,7 +108,16 @@ impl Fernet {
     }
 
     /// A sealer that seals with `current` and also opens tokens sealed with
-    /// any of `previous`, for key rotation.
+    /// any of `previous`, for key rotation (Python: a `MultiFernet` with the
+    /// same keys in the same order).
+    ///
+    /// A session opened with a previous key is sealed with `current` the
+    /// next time it is saved (when the request changed it; a read-only
+    /// request still sends no `Set-Cookie`). The README's "Key rotation"
+    /// section gives the order of steps across several instances and Python
+    /// services; a previous key must be kept until the storage `max_age`
+    /// (the Fernet TTL) has passed since the last instance stopped sealing
+    /// with it.
     pub fn with_rotation<'a>(
         current: &FernetKey,
         previous: impl IntoIterator<Item = &'a FernetKey>,
@@ -114,10 +127,9 @@ impl Fernet {
         Self { keys }
     }
 
-    /// Seals `plaintext` with a chosen timestamp and IV. Deterministic: for
-    /// known-answer tests only; [`Sealer::seal`] uses the clock and a random
-    /// IV.
-    pub fn encrypt_with_parts(&self, plaintext: &[u8], timestamp: u64, iv: [u8; 16]) -> String {
+    /// Seals `plaintext` with a chosen timestamp and IV. Deterministic, so
+    /// not public: [`Sealer::seal`] takes the timestamp and draws the IV.
+    fn seal_with_parts(&self, plaintext: &[u8], timestamp: u64, iv: [u8; 16]) -> String {
         let key = &self.keys[0];
         let padded = (plaintext.len() / 16 + 1) * 16;
         let mut buf = Vec::with_capacity(HEADER + padded + TAG);
@@ -126,7 +138,7 @@ impl Fernet {
         buf.extend_from_slice(&iv);
         buf.extend_from_slice(plaintext);
         buf.resize(HEADER + padded, 0);
-        let encryptor = cbc::Encryptor::<Aes128>::inner_iv_init(key.cipher.clone(), &iv.into());
+        let encryptor = cbc::Encryptor::<&Aes128>::inner_iv_init(&key.cipher, &iv.into());
         // The buffer has room for a full padding block, so padding cannot fail.
         let _ = encryptor.encrypt_padded_mut::<Pkcs7>(&mut buf[HEADER..], plaintext.len());
         let tag = key.mac.clone().chain_update(&buf).finalize().into_bytes();
@@ -149,11 +161,12 @@ impl Fernet {
             return Err(OpenError::Malformed);
         }
         let (signed, tag) = data.split_at(data.len() - TAG);
-        let key = self
+        let index = self
             .keys
             .iter()
-            .find(|k| k.mac.clone().chain_update(signed).verify_slice(tag).is_ok())
+            .position(|k| k.mac.clone().chain_update(signed).verify_slice(tag).is_ok())
             .ok_or(OpenError::Forged)?;
+        let key = &self.keys[index];
         let mut ts = [0u8; 8];
         ts.copy_from_slice(&data[1..9]);
         let timestamp = u64::from_be_bytes(ts);
@@ -168,13 +181,16 @@ impl Fernet {
         let mut iv = [0u8; 16];
         iv.copy_from_slice(&data[9..HEADER]);
         let end = data.len() - TAG;
-        let decryptor = cbc::Decryptor::<Aes128>::inner_iv_init(key.cipher.clone(), &iv.into());
+        let decryptor = cbc::Decryptor::<&Aes128>::inner_iv_init(&key.cipher, &iv.into());
         let len = decryptor
             .decrypt_padded_mut::<Pkcs7>(&mut data[HEADER..end])
             .map_err(|_| OpenError::Malformed)?
             .len();
         data.copy_within(HEADER..HEADER + len, 0);
         data.truncate(len);
+        if index > 0 {
+            super::opened_with_previous_key(index);
+        }
         Ok(data)
     }
 }
@@ -202,7 +218,7 @@ impl Sealer for Fernet {
     fn seal(&self, record: &[u8], now: u64) -> Result<String, Error> {
         let mut iv = [0u8; 16];
         crate::random::fill(&mut iv)?;
-        Ok(self.encrypt_with_parts(record, now, iv))
+        Ok(self.seal_with_parts(record, now, iv))
     }
 
     fn open(&self, value: &str, max_age: Option<u64>, now: u64) -> Result<Vec<u8>, OpenError> {
@@ -241,10 +257,49 @@ mod tests {
     #[test]
     fn spec_vector_encrypts() {
         let iv: [u8; 16] = std::array::from_fn(|i| u8::try_from(i).unwrap());
-        assert_eq!(
-            spec().encrypt_with_parts(b"hello", SPEC_NOW, iv),
-            SPEC_TOKEN
-        );
+        assert_eq!(spec().seal_with_parts(b"hello", SPEC_NOW, iv), SPEC_TOKEN);
+    }
+
+    /// Every authentic Fernet token aiohttp-session wrote for `vectors.json`
+    /// (with its pinned time and IV), re-sealed byte for byte.
+    #[test]
+    fn python_vectors_re_seal_byte_for_byte() {
+        let mut checked = 0;
+        for v in super::super::python_vectors::of("fernet") {
+            let Some(iv) = v.bytes("iv_hex") else {
+                continue;
+            };
+            let fernet = Fernet::new(&FernetKey::from_bytes(&v.key()).unwrap());
+            // Tampered and foreign-key tokens are not Python's seal of this
+            // plaintext under this key.
+            let Ok(opened) = fernet.decrypt_at(v.token(), None, 0) else {
+                continue;
+            };
+            assert_eq!(opened, v.plaintext().as_bytes(), "{}", v.name());
+            let token = fernet.seal_with_parts(
+                v.plaintext().as_bytes(),
+                v.json["ts"].as_u64().unwrap(),
+                iv.try_into().unwrap(),
+            );
+            // One vector is Python's token rewritten in the standard
+            // alphabet, which Python (and `open`) accept as well.
+            let canonical = v.token().replace('+', "-").replace('/', "_");
+            assert_eq!(token, canonical, "{}", v.name());
+            checked += 1;
+        }
+        assert!(checked >= 20, "only {checked} Fernet vectors");
+    }
+
+    #[test]
+    fn key_state_is_zeroized_on_drop() {
+        use zeroize::ZeroizeOnDrop;
+        fn zeroized_on_drop<T: ZeroizeOnDrop>() {}
+        // The AES-128 round keys.
+        zeroized_on_drop::<Aes128>();
+        // Both keyed SHA-256 states of the HMAC (inner and outer pad), and
+        // its block buffer.
+        zeroized_on_drop::<<Sha256 as hmac::EagerHash>::Core>();
+        zeroized_on_drop::<hmac::digest::block_api::Buffer<hmac::block_api::HmacCore<Sha256>>>();
     }
 
     #[test]

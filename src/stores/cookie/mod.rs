@@ -12,6 +12,64 @@ mod key;
 #[cfg(feature = "nacl")]
 pub(crate) mod nacl;
 
+/// The known-answer vectors written by aiohttp-session
+/// (`tests/interop/vectors.json`), for the byte-exact re-seal tests of the
+/// sealers, which need their fixed-IV and fixed-nonce internals.
+#[cfg(all(test, any(feature = "fernet", feature = "nacl")))]
+#[allow(
+    clippy::unwrap_used,
+    reason = "test code: a broken vector file fails the test"
+)]
+mod python_vectors {
+    use serde_json::Value;
+
+    pub(super) struct Vector {
+        pub(super) json: Value,
+    }
+
+    impl Vector {
+        pub(super) fn name(&self) -> &str {
+            self.json["name"].as_str().unwrap_or_default()
+        }
+
+        pub(super) fn bytes(&self, field: &str) -> Option<Vec<u8>> {
+            let text = self.json[field].as_str()?;
+            Some(
+                (0..text.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+                    .collect(),
+            )
+        }
+
+        pub(super) fn key(&self) -> Vec<u8> {
+            self.bytes("key_hex").unwrap()
+        }
+
+        pub(super) fn plaintext(&self) -> &str {
+            self.json["plaintext"].as_str().unwrap()
+        }
+
+        pub(super) fn token(&self) -> &str {
+            self.json["token"].as_str().unwrap()
+        }
+    }
+
+    /// The vectors of `storage` that carry a token and its plaintext.
+    pub(super) fn of(storage: &str) -> Vec<Vector> {
+        let all: Vec<Value> =
+            serde_json::from_str(include_str!("../../../tests/interop/vectors.json")).unwrap();
+        all.into_iter()
+            .filter(|v| {
+                v["storage"] == storage
+                    && v["token"].is_string()
+                    && v["plaintext"].as_str().is_some_and(|p| !p.is_empty())
+            })
+            .map(|json| Vector { json })
+            .collect()
+    }
+}
+
 /// Turns an encoded record into a cookie value and back.
 ///
 /// A sealer only handles bytes; [`CookieStore`] does the rest (logging,
@@ -30,6 +88,18 @@ pub trait Sealer: Send + Sync + 'static {
     /// Opens a cookie value. `max_age` is the storage `max_age` and `now`
     /// Unix seconds, for sealers whose tokens carry a timestamp.
     fn open(&self, value: &str, max_age: Option<u64>, now: u64) -> Result<Vec<u8>, OpenError>;
+}
+
+/// A debug event for a token opened with a previous key of a rotating
+/// sealer: when these stop, no client holds a token of the old key any more
+/// (among those that came back).
+#[cfg(any(feature = "fernet", feature = "nacl"))]
+fn opened_with_previous_key(index: usize) {
+    tracing::debug!(
+        target: "http_session",
+        key = index,
+        "session cookie opened with a previous key; the next save seals it with the current key"
+    );
 }
 
 /// Why a cookie value could not be opened. It is logged (at debug level)

@@ -39,34 +39,64 @@ impl fmt::Debug for NaClKey {
     }
 }
 
-/// The NaCl secretbox sealer. Tokens carry no timestamp: expiry comes from
-/// the record's `created` only.
+/// The NaCl secretbox sealer, with optional key rotation: tokens are sealed
+/// with the first key and opened with any of them.
+///
+/// Tokens carry no timestamp: expiry comes from the record's `created`
+/// only, so a previous key must be kept until the storage `max_age` has
+/// passed since the last instance stopped sealing with it (see
+/// [`with_rotation`](Self::with_rotation)).
 #[derive(Clone)]
 pub struct NaCl {
-    cipher: XSalsa20Poly1305,
+    /// The sealing key first, then the previous keys.
+    ciphers: Vec<XSalsa20Poly1305>,
 }
 
 impl NaCl {
     /// A sealer with `key`.
     pub fn new(key: &NaClKey) -> Self {
-        Self {
-            cipher: XSalsa20Poly1305::new(key.0.bytes().into()),
-        }
+        Self::with_rotation(key, [])
     }
 
-    /// Seals `plaintext` with a chosen nonce. Deterministic: for
-    /// known-answer tests only; [`Sealer::seal`] uses a random nonce.
-    pub fn encrypt_with_nonce(
-        &self,
-        plaintext: &[u8],
-        nonce: [u8; NONCE],
-    ) -> Result<String, Error> {
+    /// A sealer that seals with `current` and also opens tokens sealed with
+    /// any of `previous`, for key rotation (as
+    /// [`Fernet::with_rotation`](crate::stores::Fernet::with_rotation)).
+    ///
+    /// A session opened with a previous key is sealed with `current` the
+    /// next time it is saved (when the request changed it; a read-only
+    /// request still sends no `Set-Cookie`). Opening such a token costs one
+    /// failed tag check per key tried before the right one. The README's
+    /// "Key rotation" section gives the order of steps across several
+    /// instances and Python services.
+    ///
+    /// ```
+    /// use http_session::stores::{NaCl, NaClKey};
+    /// use http_session::NaClStore;
+    ///
+    /// let old = NaClKey::from_bytes(&[1; 32])?;
+    /// let new = NaClKey::from_bytes(&[2; 32])?;
+    /// let store = NaClStore::new(NaCl::with_rotation(&new, [&old]));
+    /// # let _ = store;
+    /// # Ok::<(), http_session::Error>(())
+    /// ```
+    pub fn with_rotation<'a>(
+        current: &NaClKey,
+        previous: impl IntoIterator<Item = &'a NaClKey>,
+    ) -> Self {
+        let cipher = |key: &NaClKey| XSalsa20Poly1305::new(key.0.bytes().into());
+        let mut ciphers = vec![cipher(current)];
+        ciphers.extend(previous.into_iter().map(cipher));
+        Self { ciphers }
+    }
+
+    /// Seals `plaintext` with a chosen nonce. Deterministic (a repeated
+    /// nonce gives the key away), so not public: [`Sealer::seal`] draws it.
+    fn seal_with_nonce(&self, plaintext: &[u8], nonce: [u8; NONCE]) -> Result<String, Error> {
         let mut buf = Vec::with_capacity(NONCE + TAG + plaintext.len());
         buf.extend_from_slice(&nonce);
         buf.extend_from_slice(&[0; TAG]);
         buf.extend_from_slice(plaintext);
-        let tag = self
-            .cipher
+        let tag = self.ciphers[0]
             .encrypt_in_place_detached(Nonce::from_slice(&nonce), b"", &mut buf[NONCE + TAG..])
             .map_err(|_| Error::new(ErrorKind::Encode))?;
         buf[NONCE..NONCE + TAG].copy_from_slice(&tag);
@@ -78,7 +108,7 @@ impl Sealer for NaCl {
     fn seal(&self, record: &[u8], _now: u64) -> Result<String, Error> {
         let mut nonce = [0u8; NONCE];
         crate::random::fill(&mut nonce)?;
-        self.encrypt_with_nonce(record, nonce)
+        self.seal_with_nonce(record, nonce)
     }
 
     fn open(&self, value: &str, _max_age: Option<u64>, _now: u64) -> Result<Vec<u8>, OpenError> {
@@ -89,9 +119,20 @@ impl Sealer for NaCl {
         let (head, body) = data.split_at_mut(NONCE + TAG);
         let nonce = *Nonce::from_slice(&head[..NONCE]);
         let tag = *Tag::from_slice(&head[NONCE..]);
-        self.cipher
-            .decrypt_in_place_detached(&nonce, b"", body, &tag)
-            .map_err(|_| OpenError::Forged)?;
+        // The tag is checked before anything is decrypted, so a key that
+        // fails leaves `body` as it was for the next one.
+        let key = self
+            .ciphers
+            .iter()
+            .position(|cipher| {
+                cipher
+                    .decrypt_in_place_detached(&nonce, b"", body, &tag)
+                    .is_ok()
+            })
+            .ok_or(OpenError::Forged)?;
+        if key > 0 {
+            super::opened_with_previous_key(key);
+        }
         data.drain(..NONCE + TAG);
         Ok(data)
     }
@@ -99,7 +140,9 @@ impl Sealer for NaCl {
 
 impl fmt::Debug for NaCl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("NaCl([redacted])")
+        f.debug_struct("NaCl")
+            .field("keys", &format_args!("[{} redacted]", self.ciphers.len()))
+            .finish()
     }
 }
 
@@ -120,7 +163,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_layout() {
-        let token = sealer().encrypt_with_nonce(b"hello", [3; NONCE]).unwrap();
+        let token = sealer().seal_with_nonce(b"hello", [3; NONCE]).unwrap();
         let raw = STANDARD.decode(&token).unwrap();
         assert_eq!(raw.len(), NONCE + TAG + 5);
         assert_eq!(&raw[..NONCE], &[3; NONCE]);
@@ -132,9 +175,7 @@ mod tests {
     #[test]
     fn rejects_tampering_wrong_key_alphabet_and_truncation() {
         let s = sealer();
-        let token = s
-            .encrypt_with_nonce(b"hello world!!", [0xfb; NONCE])
-            .unwrap();
+        let token = s.seal_with_nonce(b"hello world!!", [0xfb; NONCE]).unwrap();
         let raw = STANDARD.decode(&token).unwrap();
         for i in 0..raw.len() {
             let mut t = raw.clone();
@@ -159,6 +200,72 @@ mod tests {
             Err(OpenError::Malformed)
         );
         assert_eq!(s.open("", None, 0), Err(OpenError::Malformed));
+    }
+
+    /// Every authentic NaCl token aiohttp-session wrote for `vectors.json`
+    /// (with its pinned nonce), re-sealed byte for byte.
+    #[test]
+    fn python_vectors_re_seal_byte_for_byte() {
+        let mut checked = 0;
+        for v in super::super::python_vectors::of("nacl") {
+            let Some(nonce) = v.bytes("nonce_hex") else {
+                continue;
+            };
+            let nacl = NaCl::new(&NaClKey::from_bytes(&v.key()).unwrap());
+            // Tampered and foreign-key tokens are not Python's seal of this
+            // plaintext under this key.
+            let Ok(opened) = nacl.open(v.token(), None, 0) else {
+                continue;
+            };
+            assert_eq!(opened, v.plaintext().as_bytes(), "{}", v.name());
+            let token = nacl
+                .seal_with_nonce(v.plaintext().as_bytes(), nonce.try_into().unwrap())
+                .unwrap();
+            assert_eq!(token, v.token(), "{}", v.name());
+            checked += 1;
+        }
+        assert!(checked >= 15, "only {checked} NaCl vectors");
+    }
+
+    #[test]
+    fn per_message_cipher_state_is_zeroized_on_drop() {
+        use zeroize::ZeroizeOnDrop;
+        fn zeroized_on_drop<T: ZeroizeOnDrop>() {}
+        // The XSalsa20 keystream state crypto_secretbox builds per message
+        // (the key itself is zeroized by crypto_secretbox's own Drop; the
+        // per-message Poly1305 state by poly1305's `zeroize` feature, which
+        // has no marker trait to check).
+        zeroized_on_drop::<salsa20::Salsa20>();
+        zeroized_on_drop::<salsa20::XSalsa20>();
+    }
+
+    #[test]
+    fn rotation_opens_old_tokens_and_seals_with_the_new_key() {
+        let old = NaClKey::from_bytes(&[1; 32]).unwrap();
+        let new = NaClKey::from_bytes(&[2; 32]).unwrap();
+        let other = NaClKey::from_bytes(&[3; 32]).unwrap();
+        let old_token = NaCl::new(&old).seal(b"{}", 0).unwrap();
+        let rotated = NaCl::with_rotation(&new, [&other, &old]);
+        assert_eq!(rotated.open(&old_token, None, 0).unwrap(), b"{}");
+        let new_token = rotated.seal(b"x", 0).unwrap();
+        assert_eq!(NaCl::new(&new).open(&new_token, None, 0).unwrap(), b"x");
+        assert_eq!(
+            NaCl::new(&old).open(&new_token, None, 0),
+            Err(OpenError::Forged)
+        );
+        // A token of none of the keys, and a tampered one, stay forged.
+        let foreign = NaCl::new(&NaClKey::from_bytes(&[4; 32]).unwrap())
+            .seal(b"{}", 0)
+            .unwrap();
+        assert_eq!(rotated.open(&foreign, None, 0), Err(OpenError::Forged));
+        let mut raw = STANDARD.decode(&old_token).unwrap();
+        raw[NONCE + TAG] ^= 1;
+        assert_eq!(
+            rotated.open(&STANDARD.encode(&raw), None, 0),
+            Err(OpenError::Forged)
+        );
+        let text = format!("{rotated:?}");
+        assert_eq!(text, "NaCl { keys: [3 redacted] }");
     }
 
     #[test]
