@@ -434,6 +434,10 @@ fn plain_matches_its_record(value: &str) {
 }
 
 /// A record's `created` as whole seconds, as the expiry rules read it.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "saturating, as the crate reads it"
+)]
 fn created_secs(created: &Number) -> Option<u64> {
     created
         .as_u64()
