@@ -532,9 +532,12 @@ cluster_launch() {
 }
 
 # True once every node says cluster_state:ok, all 16384 slots ok, 6 known
-# nodes, and every replica's link to its master is up.
+# nodes, three nodes are replicas whose link to their master is up, and
+# each master streams to its replica. (A node named a replica by `--cluster
+# create` may still be a master without slots for a second or so: data
+# written to its master meanwhile would not be on the replica.)
 cluster_ready() {
-    local c=$1 pd port info
+    local c=$1 pd port info replicas=0 fed=0
     for pd in "$c"/node*; do
         port=$(<"$pd/port")
         info=$(rcli "$port" cluster info | tr -d '\r') || return 1
@@ -544,8 +547,12 @@ cluster_ready() {
         info=$(rcli "$port" info replication | tr -d '\r') || return 1
         if grep -qx 'role:slave' <<<"$info"; then
             grep -qx 'master_link_status:up' <<<"$info" || return 1
+            replicas=$((replicas + 1))
+        elif grep -q '^slave0:.*state=online' <<<"$info"; then
+            fed=$((fed + 1))
         fi
     done
+    [[ $replicas -eq 3 && $fed -eq 3 ]]
 }
 
 cluster_finish() {
