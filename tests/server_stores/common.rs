@@ -47,6 +47,96 @@ pub async fn value_of<B: KvBackend>(backend: &B, key: &str) -> Option<Vec<u8>> {
     backend.get(key).await.unwrap().map(|stored| stored.value)
 }
 
+/// The backend contract on one key, through the backend alone: write,
+/// read, TTL refresh, compare-and-set (won, lost, on a deleted key, on a
+/// taken key) and delete. Leaves the key deleted.
+pub async fn check_backend_contract<B: KvBackend>(label: &str, backend: &B, key: &str) {
+    backend.delete(key).await.unwrap();
+    assert_eq!(backend.get(key).await.unwrap(), None, "{label}: {key}");
+    // A new key: `Expect::Absent`.
+    let write = Write::Value {
+        value: b"one",
+        ttl: Some(60),
+    };
+    assert!(matches!(
+        backend.put(key, write, Expect::Absent).await.unwrap(),
+        Put::Done
+    ));
+    let one = backend.get(key).await.unwrap().expect("stored");
+    assert_eq!(one.value, b"one", "{label}");
+    // Taken: a second `Expect::Absent` fails.
+    let write = Write::Value {
+        value: b"other",
+        ttl: Some(60),
+    };
+    assert!(matches!(
+        backend.put(key, write, Expect::Absent).await.unwrap(),
+        Put::Changed(_)
+    ));
+    // Compare-and-set against what was read: wins once.
+    let write = Write::Value {
+        value: b"two",
+        ttl: None,
+    };
+    assert!(matches!(
+        backend
+            .put(key, write, Expect::Current(&one))
+            .await
+            .unwrap(),
+        Put::Done
+    ));
+    // The same expectation again is stale: it loses, and the value stays.
+    let write = Write::Value {
+        value: b"three",
+        ttl: None,
+    };
+    match backend
+        .put(key, write, Expect::Current(&one))
+        .await
+        .unwrap()
+    {
+        Put::Changed(Some(current)) => assert_eq!(current.value, b"two", "{label}"),
+        Put::Changed(None) => {}
+        other => panic!("{label}: stale compare-and-set gave {other:?}"),
+    }
+    assert_eq!(value_of(backend, key).await.as_deref(), Some(&b"two"[..]));
+    // A touch refreshes the TTL and keeps the value.
+    assert!(backend.touch(key, 30).await.unwrap(), "{label}");
+    assert_eq!(value_of(backend, key).await.as_deref(), Some(&b"two"[..]));
+    // A conditional delete of what is there.
+    let two = backend.get(key).await.unwrap().expect("stored");
+    assert!(matches!(
+        backend
+            .put(key, Write::Delete, Expect::Current(&two))
+            .await
+            .unwrap(),
+        Put::Done
+    ));
+    assert_eq!(backend.get(key).await.unwrap(), None, "{label}");
+    // A compare-and-set of a deleted key writes nothing back.
+    let write = Write::Value {
+        value: b"ghost",
+        ttl: Some(60),
+    };
+    assert!(matches!(
+        backend
+            .put(key, write, Expect::Current(&two))
+            .await
+            .unwrap(),
+        Put::Missing
+    ));
+    assert_eq!(backend.get(key).await.unwrap(), None, "{label}");
+    assert!(!backend.touch(key, 30).await.unwrap(), "{label}");
+    // Plain writes and deletes.
+    put_value(backend, key, b"four", Some(60)).await;
+    backend.delete(key).await.unwrap();
+    assert_eq!(backend.get(key).await.unwrap(), None, "{label}");
+    backend
+        .delete(key)
+        .await
+        .expect("deleting a missing key is fine");
+}
+
 /// What one request through the manager produced.
 pub struct Outcome {
     pub session: Session,
