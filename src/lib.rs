@@ -148,7 +148,7 @@ pub use stores::{CookieStore, MemoryStore, PlainStore, ServerStore, SessionStore
 #[cfg(feature = "fernet")]
 pub use stores::{FernetKey, FernetStore};
 #[cfg(feature = "memcached")]
-pub use stores::{MemcachedBackend, MemcachedStore};
+pub use stores::{KetamaFlavor, MemcachedBackend, MemcachedStore};
 #[cfg(feature = "nacl")]
 pub use stores::{NaClKey, NaClStore};
 #[cfg(feature = "redis")]

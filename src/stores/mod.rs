@@ -8,8 +8,10 @@
 //!   `fernet`) or `NaCl` (feature `nacl`).
 //! - [`ServerStore`] keeps the session in a key-value backend
 //!   ([`KvBackend`]) and only a random id in the cookie: [`MemoryBackend`]
-//!   (no feature), `RedisBackend` (feature `redis`) and
-//!   `MemcachedBackend` (feature `memcached`).
+//!   (no feature), `RedisBackend` (feature `redis`: one server, and a
+//!   Redis Cluster or Sentinel with `redis-cluster` and `redis-sentinel`)
+//!   and `MemcachedBackend` (feature `memcached`: one server or a ketama
+//!   ring).
 //!
 //! Both implement [`SessionStore`], which is what
 //! [`SessionManager`](crate::SessionManager) drives. Record encoding, expiry
@@ -26,6 +28,8 @@ use crate::error::Error;
 use crate::record::Codec;
 
 mod cookie;
+#[cfg(feature = "memcached")]
+mod ketama;
 #[cfg(feature = "memcached")]
 mod memcached;
 mod memory;
@@ -45,6 +49,8 @@ pub use cookie::FernetStore;
 pub use cookie::NaClStore;
 pub use cookie::PlainStore;
 pub use cookie::{CookieStore, OpenError, Plain, Sealer};
+#[cfg(feature = "memcached")]
+pub use ketama::Flavor as KetamaFlavor;
 #[cfg(feature = "memcached")]
 pub use memcached::{MemcachedBackend, MemcachedStore};
 pub use memory::{MemoryBackend, MemoryStore};
