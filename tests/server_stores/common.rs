@@ -397,8 +397,9 @@ pub async fn check_command_counts<C: Counter>(
     manager: &SessionManager,
     counter: &mut C,
 ) {
-    // Open the store's connections first: that is not per-request work.
-    for _ in 0..8 {
+    // Open the store's connections first: that is not per-request work (a
+    // ring has a pool per server, each filled as requests come).
+    for _ in 0..64 {
         new_session(manager).await;
     }
     for (kind, (get, set, delete)) in REQUEST_KINDS {
@@ -432,6 +433,26 @@ pub async fn check_command_counts<C: Counter>(
 /// Takes snapshots of a server's command counters.
 pub trait Counter {
     async fn snapshot(&mut self) -> Snapshot;
+}
+
+/// Several servers' counters, summed (a cluster's nodes, a ring's servers).
+pub struct Sum<C>(pub Vec<C>);
+
+impl<C: Counter> Counter for Sum<C> {
+    async fn snapshot(&mut self) -> Snapshot {
+        let mut sum = Snapshot::default();
+        for counter in &mut self.0 {
+            let snap = counter.snapshot().await;
+            sum.get += snap.get;
+            sum.set += snap.set;
+            sum.delete += snap.delete;
+            sum.connections += snap.connections;
+            for (name, n) in snap.other {
+                *sum.other.entry(name).or_default() += n;
+            }
+        }
+        sum
+    }
 }
 
 /// Raw counter values at one moment.

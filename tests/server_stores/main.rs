@@ -37,6 +37,8 @@ mod common;
 mod memcached;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "memcached")]
+mod ring;
 #[cfg(feature = "redis-sentinel")]
 mod sentinel;
 mod services;

@@ -208,33 +208,16 @@ impl Counter for RedisCounter {
     }
 }
 
-/// The sum of several servers' counters (the nodes of a cluster).
-pub struct Counters(pub Vec<RedisCounter>);
+/// The counters of several servers (the nodes of a cluster), summed.
+pub type Counters = Sum<RedisCounter>;
 
-impl Counters {
+impl Sum<RedisCounter> {
     pub async fn start(urls: &[String]) -> Self {
         let mut counters = Vec::new();
         for url in urls {
             counters.push(RedisCounter::start(url).await);
         }
-        Counters(counters)
-    }
-}
-
-impl Counter for Counters {
-    async fn snapshot(&mut self) -> Snapshot {
-        let mut sum = Snapshot::default();
-        for counter in &mut self.0 {
-            let snap = counter.snapshot().await;
-            sum.get += snap.get;
-            sum.set += snap.set;
-            sum.delete += snap.delete;
-            sum.connections += snap.connections;
-            for (name, n) in snap.other {
-                *sum.other.entry(name).or_default() += n;
-            }
-        }
-        sum
+        Sum(counters)
     }
 }
 
