@@ -603,30 +603,47 @@ pub async fn strict_increments_lose_nothing<F: Framework>(fx: Fixture<F>) {
 /// A logout while four other requests of the session are in flight (they
 /// loaded it and save after the delete), 100 times: the record is never
 /// written back, and no in-flight request hands out the old id again.
+///
+/// The in-flight requests wait `IN_FLIGHT_DELAY` on the server between
+/// loading and saving, so none saves before `sent + IN_FLIGHT_DELAY`. A
+/// trial whose logout was answered before that instant (the delete came
+/// first for certain) must not see the old id again; a trial whose logout
+/// was slower (a loaded machine) is not conclusive about the id, and most
+/// trials must be conclusive. The record is checked in every trial.
 pub async fn logout_racing_requests_stays_logged_out<F: Framework>(fx: Fixture<F>) {
+    const IN_FLIGHT_DELAY: Duration = Duration::from_millis(60);
     let mut app = fx.app_with(|b| b.max_age(600)).await;
     let addr = app.server.addr;
-    let mut recreated = 0;
+    let (mut recreated, mut conclusive, mut raced) = (0, 0, 0);
     for trial in 0..100 {
         app.jar = None;
         app.post("/set", json!({"user": "alice"})).await;
         let old = app.jar.clone().expect("a session");
         let cookie = cookie_header(&app);
+        let sent = std::time::Instant::now();
         let in_flight: Vec<_> = (0..4)
             .map(|i| {
                 let cookie = cookie.clone();
                 tokio::spawn(async move {
                     let body = json!({ format!("w{i}"): trial }).to_string().into_bytes();
-                    request(addr, "POST", "/set?delay_ms=25", Some(&cookie), body).await
+                    let path = format!("/set?delay_ms={}", IN_FLIGHT_DELAY.as_millis());
+                    request(addr, "POST", &path, Some(&cookie), body).await
                 })
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(8)).await;
         let logout = app.post("/clear", json!(null)).await;
+        let before_any_save = sent.elapsed() < IN_FLIGHT_DELAY;
         assert_removal(&app, &logout);
+        conclusive += usize::from(before_any_save);
         for task in in_flight {
             let reply = task.await.expect("request task");
             assert_eq!(reply.status, 200, "[{}] {}", app.label, reply.body);
+            // It loaded the session before the logout: the race is on.
+            raced += usize::from(reply.json()["user"] == "alice");
+            if !before_any_save {
+                continue;
+            }
             for line in &reply.set_cookies {
                 assert_ne!(
                     set_value(&app, line).as_deref(),
@@ -641,6 +658,21 @@ pub async fn logout_racing_requests_stays_logged_out<F: Framework>(fx: Fixture<F
             recreated += 1;
         }
     }
+    eprintln!(
+        "[{}] logout race: {conclusive} of 100 trials conclusive, {raced} of 400 in-flight \
+         requests loaded the session before the logout",
+        app.label
+    );
+    assert!(
+        conclusive >= 50,
+        "[{}] only {conclusive} of 100 logouts were answered within {IN_FLIGHT_DELAY:?}",
+        app.label
+    );
+    assert!(
+        raced >= 100,
+        "[{}] only {raced} in-flight requests raced the logout",
+        app.label
+    );
     assert_eq!(
         recreated, 0,
         "[{}] records recreated after logout",
