@@ -63,8 +63,8 @@ def parse_args(argv=None):
     p.add_argument(
         "--memcached",
         default=os.environ.get("HTTP_SESSION_MEMCACHED"),
-        metavar="HOST:PORT",
-        help="default: $HTTP_SESSION_MEMCACHED",
+        metavar="HOST:PORT[,HOST:PORT...]",
+        help="default: $HTTP_SESSION_MEMCACHED; several: a ketama ring (KetamaRing)",
     )
     p.add_argument("--max-age", type=int, default=None)
     p.add_argument("--cookie-name", default="AIOHTTP_SESSION")
@@ -140,8 +140,11 @@ async def make_storage(args):
         import aiomcache
         from aiohttp_session.memcached_storage import MemcachedStorage
 
-        host, _, port = args.memcached.rpartition(":")
-        client = aiomcache.Client(host, int(port))
+        if "," in args.memcached:
+            client = KetamaRing(args.memcached.split(","))
+        else:
+            host, _, port = args.memcached.rpartition(":")
+            client = aiomcache.Client(host, int(port))
         await client.version()  # fail at startup, not on the first request
 
         async def close():
@@ -149,6 +152,45 @@ async def make_storage(args):
 
         return MemcachedStorage(client, **common), close
     raise AssertionError(args.storage)
+
+
+class KetamaRing:
+    """The part of aiomcache.Client that MemcachedStorage uses (get, set),
+    over a ring of memcached servers: each key goes to the server uhashring
+    picks with hash_fn="ketama", which is where http-session's
+    MemcachedStore::ring (KetamaFlavor::KetamaWeighted, the default) and
+    pylibmc with behaviors={"ketama_weighted": True} put it. Give all of
+    them the same servers in the same order. Nodes are named as libmemcached
+    names them: "host" for port 11211, "host:port" otherwise.
+    """
+
+    def __init__(self, addrs):
+        import aiomcache
+        from uhashring import HashRing
+
+        self.clients = {}
+        for addr in addrs:
+            host, _, port = addr.rpartition(":")
+            name = host if int(port) == 11211 else f"{host}:{port}"
+            self.clients[name] = aiomcache.Client(host, int(port))
+        self.ring = HashRing(nodes=list(self.clients), hash_fn="ketama")
+
+    def _client(self, key):
+        return self.clients[self.ring.get_node(key.decode("utf-8"))]
+
+    async def get(self, key, default=None):
+        return await self._client(key).get(key, default)
+
+    async def set(self, key, value, exptime=0):
+        return await self._client(key).set(key, value, exptime=exptime)
+
+    async def version(self):
+        for client in self.clients.values():
+            await client.version()
+
+    async def close(self):
+        for client in self.clients.values():
+            await client.close()
 
 
 def meta(session):

@@ -12,6 +12,9 @@
 //!   age, Redis TTL, the memcached 30-day rule, compared with Python.
 //! - `differences::*`: every deliberate difference of the README table,
 //!   with Python's behaviour and ours shown side by side.
+//! - `ring::*`: a memcached ring shared with Python: pylibmc (libmemcached)
+//!   and uhashring place keys where our ring does, and aiohttp-session on
+//!   that ring shares sessions with our example server.
 //!
 //! The interpreter comes from `HTTP_SESSION_PYTHON` (exported by
 //! `scripts/test.sh`); Redis and memcached from `HTTP_SESSION_REDIS_URL` and
@@ -31,7 +34,8 @@
     missing_docs,
     clippy::expect_used,
     clippy::unwrap_used,
-    reason = "test code: a failed expectation is a failed test"
+    clippy::print_stderr,
+    reason = "test code: a failed expectation is a failed test; measurements are printed"
 )]
 
 #[path = "../../examples/shared/mod.rs"]
@@ -824,3 +828,4 @@ mod differences;
 mod expiry;
 mod handoff;
 mod headers;
+mod ring;
