@@ -61,6 +61,16 @@ def parse_args(argv=None):
         help="default: $HTTP_SESSION_REDIS_URL",
     )
     p.add_argument(
+        "--redis-cluster",
+        metavar="URL,URL,...",
+        help="redis: a Redis Cluster (redis.asyncio.RedisCluster) instead of --redis-url",
+    )
+    p.add_argument(
+        "--redis-sentinel",
+        metavar="MASTER@URL,URL,...",
+        help="redis: the master the Sentinels name (redis.asyncio.Sentinel.master_for)",
+    )
+    p.add_argument(
         "--memcached",
         default=os.environ.get("HTTP_SESSION_MEMCACHED"),
         metavar="HOST:PORT[,HOST:PORT...]",
@@ -91,7 +101,7 @@ def parse_args(argv=None):
         if len(key) != 32:
             p.error("--key-hex must be 64 hex chars (32 bytes)")
         args.key = key
-    if args.storage == "redis" and not args.redis_url:
+    if args.storage == "redis" and not (args.redis_url or args.redis_cluster or args.redis_sentinel):
         p.error("--redis-url (or HTTP_SESSION_REDIS_URL) is required for redis")
     if args.storage == "memcached" and not args.memcached:
         p.error("--memcached (or HTTP_SESSION_MEMCACHED) is required for memcached")
@@ -129,7 +139,25 @@ async def make_storage(args):
         from redis import asyncio as aioredis
         from aiohttp_session.redis_storage import RedisStorage
 
-        client = aioredis.from_url(args.redis_url)
+        if args.redis_cluster:
+            client = aioredis.RedisCluster(
+                startup_nodes=[
+                    aioredis.cluster.ClusterNode(*host_port(url))
+                    for url in args.redis_cluster.split(",")
+                ]
+            )
+            await client.ping()
+
+            async def close():
+                await client.aclose()
+
+            return ClusterRedisStorage(client, **common), close
+        if args.redis_sentinel:
+            master, _, urls = args.redis_sentinel.partition("@")
+            sentinel = aioredis.Sentinel([host_port(url) for url in urls.split(",")])
+            client = sentinel.master_for(master)
+        else:
+            client = aioredis.from_url(args.redis_url)
         await client.ping()  # fail at startup, not on the first request
 
         async def close():
@@ -152,6 +180,29 @@ async def make_storage(args):
 
         return MemcachedStorage(client, **common), close
     raise AssertionError(args.storage)
+
+
+def host_port(url):
+    """("host", port) of redis://host:port[/]."""
+    host, _, port = url.removeprefix("redis://").rstrip("/").rpartition(":")
+    return host, int(port)
+
+
+def ClusterRedisStorage(cluster, **common):
+    """aiohttp-session's RedisStorage over a redis.asyncio.RedisCluster.
+
+    RedisStorage insists on a redis.asyncio.Redis (an isinstance check),
+    which a RedisCluster is not; it only calls get(key) and
+    set(key, value, ex=max_age), which a RedisCluster routes to the master
+    of the key's slot. So the storage is built on a placeholder client and
+    given the cluster afterwards.
+    """
+    from redis import asyncio as aioredis
+    from aiohttp_session.redis_storage import RedisStorage
+
+    storage = RedisStorage(aioredis.Redis(), **common)
+    storage._redis = cluster
+    return storage
 
 
 class KetamaRing:

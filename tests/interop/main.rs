@@ -13,8 +13,9 @@
 //! - `differences::*`: every deliberate difference of the README table,
 //!   with Python's behaviour and ours shown side by side.
 //! - `ring::*`: a memcached ring shared with Python: pylibmc (libmemcached)
-//!   and uhashring place keys where our ring does, and aiohttp-session on
-//!   that ring shares sessions with our example server.
+//!   and uhashring place keys where our ring does.
+//! - `scale::*`: aiohttp-session and our example server on a memcached
+//!   ring, a Redis Cluster and Redis Sentinel share sessions both ways.
 //!
 //! The interpreter comes from `HTTP_SESSION_PYTHON` (exported by
 //! `scripts/test.sh`); Redis and memcached from `HTTP_SESSION_REDIS_URL` and
@@ -829,3 +830,4 @@ mod expiry;
 mod handoff;
 mod headers;
 mod ring;
+mod scale;

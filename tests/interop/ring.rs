@@ -1,9 +1,8 @@
 //! A memcached ring shared with Python: real ketama clients from PyPI
 //! (pylibmc, which is libmemcached, and the pure-Python uhashring) write
 //! keys that our `MemcachedBackend::ring` reads from the same servers, and
-//! the other way round (`tests/interop/ring_client.py`); and the real
-//! aiohttp-session on that ring (`app.py --memcached A,B,C`, its
-//! `KetamaRing` over aiomcache) shares sessions with our example server.
+//! the other way round (`tests/interop/ring_client.py`). The sessions of
+//! aiohttp-session on that ring are in `scale.rs`.
 
 use http_session::stores::{Expect, KvBackend, Put, Write};
 use http_session::{KetamaFlavor, MemcachedBackend};
@@ -191,112 +190,4 @@ async fn uhashring_ketama_places_keys_as_we_do() {
         KetamaFlavor::Ketama,
     )
     .await;
-}
-
-/// Our axum example server on the ring (`--memcached A,B,C`).
-fn rust_ring_app(addrs: &str) -> App {
-    let mut child = Command::new(example("server_axum"))
-        .args(["--port", "0", "--workers", "1", "--store", "memcached"])
-        .args(["--memcached", addrs, "--max-age", "3600"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the example server");
-    let addr = wait_for_address(&mut child).unwrap_or_else(|e| {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("server_axum did not start ({e}; its stderr is above)")
-    });
-    App {
-        server: Server {
-            addr,
-            stop: Box::new(move || {
-                let _ = child.kill();
-                let _ = child.wait();
-            }),
-        },
-        cookie_name: "AIOHTTP_SESSION".to_owned(),
-        jar: None,
-        label: "server_axum memcached ring".to_owned(),
-    }
-}
-
-/// aiohttp-session on the ring (its `MemcachedStorage` over `KetamaRing`)
-/// and our server on the same ring share sessions both ways; every record
-/// is on the server both rings pick.
-#[tokio::test]
-async fn aiohttp_session_on_the_ring_shares_sessions() {
-    let addrs = service_env("HTTP_SESSION_MEMCACHED_RING");
-    let args: Vec<String> = [
-        "--storage",
-        "memcached",
-        "--memcached",
-        &addrs,
-        "--max-age",
-        "3600",
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
-    let (py_addr, log) = start_python(&args);
-    let python = App {
-        server: Server {
-            addr: py_addr,
-            stop: Box::new(|| {}),
-        },
-        cookie_name: "AIOHTTP_SESSION".to_owned(),
-        jar: None,
-        label: format!("python memcached ring (log: {})", log.display()),
-    };
-    let mut pair = Pair {
-        python,
-        rust: rust_ring_app(&addrs),
-        jar: None,
-        storage: Storage::Memcached,
-    };
-    let servers = ring_addrs();
-    let placement = MemcachedBackend::ring(servers.clone()).unwrap();
-    let mut per_server = vec![0; servers.len()];
-    for i in 0..24 {
-        let (a, b) = if i % 2 == 0 {
-            (Side::Python, Side::Rust)
-        } else {
-            (Side::Rust, Side::Python)
-        };
-        pair.jar = None;
-        pair.ok(a, "POST", "/set", Some(json!({"user": i}))).await;
-        let id = pair.jar.clone().expect("a session cookie");
-        assert_eq!(pair.ok(b, "GET", "/get", None).await, json!({"user": i}));
-        pair.ok(b, "POST", "/set", Some(json!({"step": 2}))).await;
-        assert_eq!(
-            pair.ok(a, "GET", "/get", None).await,
-            json!({"user": i, "step": 2})
-        );
-        // The record is on the server our ring and Python's pick.
-        let key = format!("AIOHTTP_SESSION_{id}");
-        let index = placement.server_for(&key);
-        let stream = tokio::net::TcpStream::connect(&servers[index])
-            .await
-            .unwrap();
-        let mut raw = Kv::Memcached(tokio::io::BufReader::new(stream));
-        assert!(
-            raw.get(&key).await.is_some(),
-            "{key} not on {}",
-            servers[index]
-        );
-        per_server[index] += 1;
-        // Logout on one side is a logout on the other.
-        pair.ok(b, "POST", "/clear", None).await;
-        assert_eq!(pair.jar, None);
-        let after = with_cookie(&pair.python, "GET", "/meta", Some(&id))
-            .await
-            .json();
-        assert_eq!(after["session"], json!({}), "session {i} after the logout");
-    }
-    eprintln!("aiohttp-session and server_axum on the ring: 24 sessions per server {per_server:?}");
-    assert!(
-        per_server.iter().filter(|n| **n > 0).count() >= 2,
-        "{per_server:?}"
-    );
 }
