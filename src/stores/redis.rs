@@ -259,6 +259,9 @@ impl RedisBackend {
     /// meanwhile, the cluster must run with `cluster-require-full-coverage
     /// no` (with Redis's default, every node refuses queries from the
     /// moment a master is marked failed until its replica takes over).
+    /// redis-rs retries a command whose node is down, waiting at least
+    /// 1.28 s between tries, so such a request takes the whole timeout
+    /// before its 503.
     #[cfg(feature = "redis-cluster")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
     pub fn cluster<I>(urls: I) -> Result<Self, Error>
@@ -300,7 +303,9 @@ impl RedisBackend {
     /// password; for a master that needs one (or TLS, or another database),
     /// build a `deadpool_redis::sentinel::Pool` with its
     /// `SentinelNodeConnectionInfo` and use
-    /// [`RedisBackend::from_sentinel_pool`].
+    /// [`RedisBackend::from_sentinel_pool`]. `deadpool-redis` opens the
+    /// master's connection with redis-rs's own limits (1 s to connect,
+    /// 500 ms per reply), which apply besides this backend's timeout.
     #[cfg(feature = "redis-sentinel")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis-sentinel")))]
     pub fn sentinel<I>(master: &str, urls: I) -> Result<Self, Error>
