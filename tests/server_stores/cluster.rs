@@ -259,6 +259,23 @@ fn bad_urls_are_config_errors_and_debug_hides_passwords() {
     let debug = format!("{backend:?}");
     assert!(!debug.contains("hunter2"), "{debug}");
     assert!(debug.contains("cluster"), "{debug}");
+    // A URL that does not parse: the error does not repeat it.
+    for bad in [
+        "redis://:hunter2@127.0.0.1:port",
+        "redis://user:hunter2@[::1",
+        "rediss://:hunter2@127.0.0.1:1/x",
+    ] {
+        for err in [
+            RedisStore::cluster([bad]).err(),
+            RedisStore::redis(bad).err(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let text = format!("{} {err:?}", cause_chain(&err));
+            assert!(!text.contains("hunter2"), "{bad}: {text}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -419,7 +436,7 @@ struct Seen {
 /// One read-modify-write (`n += 1`) of `cookie`, timed. A session that
 /// loads as new (its record was not found) is status 0, and not written.
 /// A failure comes with its cause chain.
-pub async fn increment(manager: &SessionManager, cookie: &str) -> (u16, Duration, Option<String>) {
+async fn increment(manager: &SessionManager, cookie: &str) -> (u16, Duration, Option<String>) {
     let start = Instant::now();
     let mut lost = false;
     let result = request(manager, Some(cookie), |s| match read_n(s) {
@@ -438,18 +455,6 @@ pub async fn increment(manager: &SessionManager, cookie: &str) -> (u16, Duration
             (e.status().as_u16(), took, Some(cause_chain(&e)))
         }
     }
-}
-
-/// An error and its sources, for a failure message.
-pub fn cause_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Which nodes hold `key` (`READONLY` lets replicas answer): for a failure

@@ -137,6 +137,18 @@ pub async fn check_backend_contract<B: KvBackend>(label: &str, backend: &B, key:
         .expect("deleting a missing key is fine");
 }
 
+/// An error and its sources, for a failure message.
+pub fn cause_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// What one request through the manager produced.
 pub struct Outcome {
     pub session: Session,

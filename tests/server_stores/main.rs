@@ -29,6 +29,16 @@
     clippy::cast_possible_truncation,
     reason = "test code: a failed expectation is a failed test; measurements are printed"
 )]
+// The helpers serve every store; with some store features off, some go
+// unused (with all features on, every one is used).
+#![cfg_attr(
+    not(all(
+        feature = "redis-cluster",
+        feature = "redis-sentinel",
+        feature = "memcached"
+    )),
+    allow(dead_code)
+)]
 
 #[cfg(feature = "redis-cluster")]
 mod cluster;

@@ -167,6 +167,15 @@ fn bad_config_and_debug_hides_passwords() {
     let backend = RedisBackend::sentinel("mymaster", ["redis://:hunter2@127.0.0.1:1"]).unwrap();
     let debug = format!("{backend:?}");
     assert!(!debug.contains("hunter2"), "{debug}");
+    for bad in [
+        "redis://:hunter2@127.0.0.1:port",
+        "redis://user:hunter2@[::1",
+    ] {
+        if let Some(err) = RedisStore::sentinel("mymaster", [bad]).err() {
+            let text = format!("{} {err:?}", cause_chain(&err));
+            assert!(!text.contains("hunter2"), "{bad}: {text}");
+        }
+    }
     assert!(
         debug.contains("sentinel") && debug.contains("mymaster"),
         "{debug}"
