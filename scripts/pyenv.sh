@@ -57,7 +57,7 @@ rm -f "$stamp"
     die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
 "$py" -m pip install --disable-pip-version-check --no-input -q -r "$req" >&2 ||
     die "pip install -r $req failed (is PyPI reachable?)"
-"$py" -c 'import aiohttp, aiohttp_session, aiomcache, cryptography, nacl, redis' >&2 ||
+"$py" -c 'import aiohttp, aiohttp_session, aiomcache, cryptography, nacl, pylibmc, redis, uhashring' >&2 ||
     die "installed packages do not import"
 echo "$want" >"$stamp"
 echo "$py"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of the crate on this machine, installing what is missing:
 # the Python venv with the real aiohttp-session for the interop tests
-# (scripts/pyenv.sh, exported as HTTP_SESSION_PYTHON), and redis-server and
-# memcached (Debian packages), started on free loopback ports for the
-# duration of the run and stopped afterwards.
+# (scripts/pyenv.sh, exported as HTTP_SESSION_PYTHON), and redis-server,
+# redis-sentinel and memcached (Debian packages): a Redis, a Redis Cluster,
+# a Sentinel set, a memcached and a ring of three memcached, started on free
+# loopback ports for the duration of the run (scripts/services.sh start)
+# and stopped afterwards.
 #
 #   scripts/test.sh              # all tests, all features, doctests included
 #   scripts/test.sh -- NAME      # extra arguments go to `cargo test`
@@ -48,8 +50,15 @@ trap cleanup EXIT
 scripts/services.sh start "$services_dir"
 # shellcheck disable=SC1091
 . "$services_dir/env"
-export HTTP_SESSION_REDIS_URL HTTP_SESSION_MEMCACHED
+for var in HTTP_SESSION_REDIS_URL HTTP_SESSION_MEMCACHED HTTP_SESSION_REDIS_CLUSTER \
+    HTTP_SESSION_REDIS_SENTINEL HTTP_SESSION_MEMCACHED_RING; do
+    [[ -n ${!var:-} ]] || { echo "test.sh: error: services.sh start did not set $var" >&2; exit 1; }
+    export "${var?}"
+done
 echo "test.sh: redis at $HTTP_SESSION_REDIS_URL, memcached at $HTTP_SESSION_MEMCACHED" >&2
+echo "test.sh: redis cluster at $HTTP_SESSION_REDIS_CLUSTER" >&2
+echo "test.sh: redis sentinel at $HTTP_SESSION_REDIS_SENTINEL" >&2
+echo "test.sh: memcached ring at $HTTP_SESSION_MEMCACHED_RING" >&2
 
 # The example servers are spawned as processes by tests/interop.rs and
 # tests/shared_sessions.rs: build them first, so a run of one test target

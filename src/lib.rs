@@ -42,7 +42,9 @@
 //! | `fernet`  | [`FernetStore`]: Fernet-encrypted cookies |
 //! | `nacl`    | [`NaClStore`]: NaCl secretbox cookies |
 //! | `redis`   | [`RedisStore`]: sessions in Redis (`deadpool-redis`) |
-//! | `memcached` | [`MemcachedStore`]: sessions in memcached (its text protocol, over tokio) |
+//! | `redis-cluster` | `RedisStore::cluster`: a Redis Cluster (implies `redis`) |
+//! | `redis-sentinel` | `RedisStore::sentinel`: the master Redis Sentinel names, through failovers (implies `redis`) |
+//! | `memcached` | [`MemcachedStore`]: sessions in memcached (its text protocol, over tokio), on one server or a ketama ring ([`KetamaFlavor`]) |
 //!
 //! # Choosing a store
 //!
@@ -54,6 +56,17 @@
 //!   on restart and not shared between processes.
 //! - [`RedisStore`] and [`MemcachedStore`] share sessions between processes
 //!   (and with Python services on aiohttp-session).
+//! - At scale: a Redis Cluster (`RedisStore::cluster`, feature
+//!   `redis-cluster`) shards sessions over its masters; Redis Sentinel
+//!   (`RedisStore::sentinel`, feature `redis-sentinel`) follows the master
+//!   through failovers; a memcached ring ([`MemcachedStore::ring`]) places
+//!   each session on one server by ketama consistent hashing, as
+//!   libmemcached (pylibmc) does. A failed node makes only the sessions it
+//!   holds answer 503 (Cluster: until its replica is promoted; Sentinel: all
+//!   of them until the failover; ring: until the server is back), within
+//!   the backend's timeout; the others keep working, and nothing needs a
+//!   restart. Keys, records and command counts are those of a single
+//!   server.
 //! - [`PlainStore`] is for tests: the client can read and forge it.
 //!
 //! ## Parallel requests of one session
@@ -220,7 +233,7 @@ pub use stores::{CookieStore, MemoryStore, PlainStore, ServerStore, SessionStore
 #[cfg(feature = "fernet")]
 pub use stores::{FernetKey, FernetStore};
 #[cfg(feature = "memcached")]
-pub use stores::{MemcachedBackend, MemcachedStore};
+pub use stores::{KetamaFlavor, MemcachedBackend, MemcachedStore};
 #[cfg(feature = "nacl")]
 pub use stores::{NaClKey, NaClStore};
 #[cfg(feature = "redis")]

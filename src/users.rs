@@ -25,7 +25,7 @@ use std::fmt;
 use crate::error::Error;
 use crate::expiry::created_secs;
 use crate::manager::SessionManager;
-use crate::stores::Remaining;
+use crate::stores::{Remaining, Revoke};
 
 /// An opaque handle to one session of a user, as
 /// [`SessionManager::sessions_of`] lists it: not the cookie value (so a
@@ -118,34 +118,27 @@ impl SessionManager {
     /// it was not (or no longer) a live session of that user.
     pub async fn revoke(&self, handle: &SessionHandle) -> Result<bool, Error> {
         let ctx = self.context();
-        let sessions = self
-            .store()
-            .user_sessions(&ctx, handle.user(), None)
-            .await?;
-        let keys: Vec<String> = sessions
-            .into_iter()
-            .filter(|s| SessionHandle::new(handle.user(), &s.key) == *handle)
-            .map(|s| s.key)
-            .collect();
-        Ok(self.store().revoke(&ctx, handle.user(), &keys).await? > 0)
+        let which = Revoke::One(handle.as_str());
+        Ok(self.store().revoke(&ctx, handle.user(), which).await? > 0)
     }
 
     /// "Log out everywhere": ends every session of `user`, but `except`
     /// (typically the caller's own: "log out my other devices"). Returns how
-    /// many ended.
+    /// many ended. When some sessions cannot be reached (a failed store
+    /// node), the others are ended and the error is returned: call again
+    /// once the store is back.
     pub async fn revoke_user(
         &self,
         user: &str,
         except: Option<&SessionHandle>,
     ) -> Result<usize, Error> {
         let ctx = self.context();
-        let sessions = self.store().user_sessions(&ctx, user, None).await?;
-        let keys: Vec<String> = sessions
-            .into_iter()
-            .filter(|s| except != Some(&SessionHandle::new(user, &s.key)))
-            .map(|s| s.key)
-            .collect();
-        self.store().revoke(&ctx, user, &keys).await
+        let except = except
+            .filter(|handle| handle.user() == user)
+            .map(SessionHandle::as_str);
+        self.store()
+            .revoke(&ctx, user, Revoke::All { except })
+            .await
     }
 
     /// The sessions of `user`, marking the one of `identity`.

@@ -433,3 +433,52 @@ fn cli_parses_the_common_options() {
         assert!(shared::cli::parse(args(bad)).is_err(), "{bad}");
     }
 }
+
+/// The scale-out store flags: a comma list of memcached servers is a ring,
+/// `--redis-cluster` and `--redis-sentinel` imply `--store redis` and
+/// exclude each other and `--redis-url`.
+#[test]
+fn cli_parses_the_scale_out_stores() {
+    let args = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    let mut good = vec![
+        "--store redis --redis-url redis://127.0.0.1:1/",
+        "--store memcached --memcached 127.0.0.1:1",
+        "--store memcached --memcached 127.0.0.1:1,127.0.0.1:2,127.0.0.1:3",
+        "--store memcached --memcached 127.0.0.1:1,127.0.0.1:2 --ketama ketama",
+        "--store memcached --memcached 127.0.0.1:1,127.0.0.1:2 --ketama md5",
+        "--store memcached --memcached 127.0.0.1:1 --ketama weighted",
+    ];
+    let mut bad = vec![
+        "--store memcached --memcached 127.0.0.1:1,,127.0.0.1:2",
+        "--store memcached --memcached 127.0.0.1:1,a b:2",
+        "--store memcached --memcached 127.0.0.1:1,127.0.0.1:2 --ketama modula",
+        "--store memory --ketama ketama",
+        "--store memory --redis-cluster redis://127.0.0.1:1",
+        "--redis-url redis://127.0.0.1:1/ --redis-cluster redis://127.0.0.1:2",
+        "--redis-cluster redis://127.0.0.1:1 --redis-sentinel m@redis://127.0.0.1:2",
+        "--redis-sentinel redis://127.0.0.1:2",
+        "--redis-sentinel m@",
+    ];
+    if cfg!(feature = "redis-cluster") {
+        good.push("--redis-cluster redis://127.0.0.1:1,redis://127.0.0.1:2");
+        good.push("--store redis --redis-cluster redis://127.0.0.1:1");
+        bad.push("--redis-cluster redis://127.0.0.1:1,");
+    } else {
+        bad.push("--redis-cluster redis://127.0.0.1:1");
+    }
+    if cfg!(feature = "redis-sentinel") {
+        good.push("--redis-sentinel mymaster@redis://127.0.0.1:1,redis://127.0.0.1:2");
+        good.push("--store redis --redis-sentinel mymaster@redis://127.0.0.1:1");
+        bad.push("--redis-sentinel @redis://127.0.0.1:1");
+    } else {
+        bad.push("--redis-sentinel mymaster@redis://127.0.0.1:1");
+    }
+    for line in good {
+        if let Err(e) = shared::cli::parse(args(line)) {
+            panic!("{line}: {e}");
+        }
+    }
+    for line in bad {
+        assert!(shared::cli::parse(args(line)).is_err(), "{line}");
+    }
+}

@@ -1,12 +1,19 @@
 //! The command line of the example servers, parsed by hand:
 //!
 //! ```text
-//! --store memory|simple|fernet|nacl|redis|memcached  (required)
+//! --store memory|simple|fernet|nacl|redis|memcached  (required, except that
+//!                       --redis-cluster and --redis-sentinel imply redis)
 //! --port N              (default 0: any free port)
 //! --key-hex HEX64       (fernet, nacl: the 32 raw key bytes in hex)
 //! --fernet-key TEXT     (fernet: the key's padded URL-safe base64 form instead)
-//! --redis-url URL       (redis; default redis://127.0.0.1:6379)
-//! --memcached HOST:PORT (memcached; default 127.0.0.1:11211)
+//! --redis-url URL       (redis, one server; default redis://127.0.0.1:6379)
+//! --redis-cluster URL,URL,...          (redis: a Redis Cluster, any of its nodes)
+//! --redis-sentinel MASTER@URL,URL,...  (redis: the master the Sentinels at URL,... name MASTER)
+//! --memcached HOST:PORT[,HOST:PORT...] (memcached; one server, or a ketama ring
+//!                       of several; default 127.0.0.1:11211)
+//! --ketama weighted|ketama|md5         (memcached ring: the placement, default
+//!                       weighted = pylibmc ketama_weighted; ketama = pylibmc
+//!                       {"ketama": True}; md5 = {"ketama": True, "hash": "md5"})
 //! --max-age N  --cookie-name NAME  --samesite Lax|Strict|None
 //! --secure  --domain D  --workers N (default 1)
 //! --strict              (strict mode: a read-modify-write that lost a race is a 409)
@@ -17,7 +24,9 @@ use http_session::{MemoryStore, PlainStore, SameSite, SessionManager, SessionMan
 
 /// Usage text, printed with every command-line error.
 pub const USAGE: &str = "usage: --store memory|simple|fernet|nacl|redis|memcached [--port N] \
-[--key-hex HEX64 | --fernet-key B64] [--redis-url URL] [--memcached HOST:PORT] [--max-age N] [--cookie-name NAME] \
+[--key-hex HEX64 | --fernet-key B64] [--redis-url URL | --redis-cluster URL,URL,... | \
+--redis-sentinel MASTER@URL,URL,...] [--memcached HOST:PORT[,HOST:PORT...]] \
+[--ketama weighted|ketama|md5] [--max-age N] [--cookie-name NAME] \
 [--samesite Lax|Strict|None] [--secure] [--domain D] [--workers N] [--strict] \
 [--idle-timeout S] [--absolute-lifetime S] [--rolling S]";
 
@@ -52,8 +61,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
     let mut workers = 1usize;
     let mut key_hex = None;
     let mut fernet_key = None;
-    let mut redis_url = "redis://127.0.0.1:6379".to_owned();
+    let mut redis_url = None;
+    let mut redis_cluster = None;
+    let mut redis_sentinel = None;
     let mut memcached_addr = "127.0.0.1:11211".to_owned();
+    let mut ketama = None;
     let mut max_age = None;
     let mut cookie_name = None;
     let mut same_site = None;
@@ -71,8 +83,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             "--workers" => workers = number(&flag, &value()?)?,
             "--key-hex" => key_hex = Some(value()?),
             "--fernet-key" => fernet_key = Some(value()?),
-            "--redis-url" => redis_url = value()?,
+            "--redis-url" => redis_url = Some(value()?),
+            "--redis-cluster" => redis_cluster = Some(value()?),
+            "--redis-sentinel" => redis_sentinel = Some(value()?),
             "--memcached" => memcached_addr = value()?,
+            "--ketama" => ketama = Some(value()?),
             "--max-age" => max_age = Some(number(&flag, &value()?)?),
             "--cookie-name" => cookie_name = Some(value()?),
             "--samesite" => {
@@ -100,7 +115,31 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
     if workers == 0 {
         return Err("--workers must be at least 1".to_owned());
     }
-    let store = store.ok_or("--store is required")?;
+    let redis_setup = match (redis_url, redis_cluster, redis_sentinel) {
+        (None, None, None) => Redis::Url("redis://127.0.0.1:6379".to_owned()),
+        (Some(url), None, None) => Redis::Url(url),
+        (None, Some(list), None) => Redis::Cluster(list),
+        (None, None, Some(spec)) => Redis::Sentinel(spec),
+        _ => {
+            return Err(
+                "--redis-url, --redis-cluster and --redis-sentinel exclude each other".to_owned(),
+            )
+        }
+    };
+    let store = match store {
+        Some(store) => store,
+        // A cluster or Sentinel set is only ever a Redis store.
+        None if !matches!(redis_setup, Redis::Url(_)) => "redis".to_owned(),
+        None => return Err("--store is required".to_owned()),
+    };
+    if store != "redis" && !matches!(redis_setup, Redis::Url(_)) {
+        return Err(format!(
+            "--redis-cluster and --redis-sentinel are for --store redis, not {store}"
+        ));
+    }
+    if ketama.is_some() && store != "memcached" {
+        return Err("--ketama is for --store memcached".to_owned());
+    }
     let key = || key_bytes(key_hex.as_deref(), &store);
     let mut builder = match store.as_str() {
         "memory" => SessionManager::builder(MemoryStore::memory()),
@@ -110,8 +149,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             None => fernet(&key)?,
         },
         "nacl" => nacl(&key)?,
-        "redis" => redis(&redis_url)?,
-        "memcached" => memcached(&memcached_addr)?,
+        "redis" => redis(&redis_setup)?,
+        "memcached" => memcached(&memcached_addr, ketama.as_deref())?,
         other => return Err(format!("unknown store {other:?}")),
     };
     builder = builder.max_age_opt(max_age).secure(secure).strict(strict);
@@ -217,26 +256,101 @@ fn nacl(_key: KeyArg<'_>) -> Result<SessionManagerBuilder, String> {
     Err(disabled("nacl", "nacl"))
 }
 
+/// Which Redis set-up `--redis-url`, `--redis-cluster` or
+/// `--redis-sentinel` named.
+#[cfg_attr(
+    not(feature = "redis"),
+    allow(dead_code, reason = "read by the redis store")
+)]
+enum Redis {
+    Url(String),
+    /// `URL,URL,...`
+    Cluster(String),
+    /// `MASTER@URL,URL,...`
+    Sentinel(String),
+}
+
 #[cfg(feature = "redis")]
-fn redis(url: &str) -> Result<SessionManagerBuilder, String> {
-    let store = http_session::RedisStore::redis(url).map_err(|e| format!("--redis-url: {e}"))?;
+fn redis(redis: &Redis) -> Result<SessionManagerBuilder, String> {
+    let store = match redis {
+        Redis::Url(url) => {
+            http_session::RedisStore::redis(url).map_err(|e| format!("--redis-url: {e}"))?
+        }
+        Redis::Cluster(list) => redis_cluster(list)?,
+        Redis::Sentinel(spec) => redis_sentinel(spec)?,
+    };
     Ok(SessionManager::builder(store))
 }
 
 #[cfg(not(feature = "redis"))]
-fn redis(_url: &str) -> Result<SessionManagerBuilder, String> {
+fn redis(_redis: &Redis) -> Result<SessionManagerBuilder, String> {
     Err(disabled("redis", "redis"))
 }
 
+/// The comma-separated items of a list flag, none of them empty.
+#[cfg_attr(
+    not(any(feature = "redis", feature = "memcached")),
+    allow(dead_code, reason = "read by the server stores")
+)]
+fn list<'a>(flag: &str, text: &'a str) -> Result<Vec<&'a str>, String> {
+    let items: Vec<&str> = text.split(',').map(str::trim).collect();
+    if items.iter().any(|item| item.is_empty()) {
+        return Err(format!("{flag} needs a comma-separated list, not {text:?}"));
+    }
+    Ok(items)
+}
+
+#[cfg(all(feature = "redis", feature = "redis-cluster"))]
+fn redis_cluster(text: &str) -> Result<http_session::RedisStore, String> {
+    let urls = list("--redis-cluster", text)?;
+    http_session::RedisStore::cluster(urls).map_err(|e| format!("--redis-cluster: {e}"))
+}
+
+#[cfg(all(feature = "redis", not(feature = "redis-cluster")))]
+fn redis_cluster(_text: &str) -> Result<http_session::RedisStore, String> {
+    Err("--redis-cluster needs this server built with the `redis-cluster` feature".to_owned())
+}
+
+#[cfg(all(feature = "redis", feature = "redis-sentinel"))]
+fn redis_sentinel(text: &str) -> Result<http_session::RedisStore, String> {
+    let (master, urls) = text
+        .split_once('@')
+        .ok_or("--redis-sentinel needs MASTER@URL,URL,...")?;
+    let urls = list("--redis-sentinel", urls)?;
+    http_session::RedisStore::sentinel(master, urls).map_err(|e| format!("--redis-sentinel: {e}"))
+}
+
+#[cfg(all(feature = "redis", not(feature = "redis-sentinel")))]
+fn redis_sentinel(_text: &str) -> Result<http_session::RedisStore, String> {
+    Err("--redis-sentinel needs this server built with the `redis-sentinel` feature".to_owned())
+}
+
+/// One address: one server; several: a ketama ring.
 #[cfg(feature = "memcached")]
-fn memcached(addr: &str) -> Result<SessionManagerBuilder, String> {
-    Ok(SessionManager::builder(
-        http_session::MemcachedStore::memcached(addr),
-    ))
+fn memcached(addrs: &str, ketama: Option<&str>) -> Result<SessionManagerBuilder, String> {
+    use http_session::{KetamaFlavor, MemcachedBackend, MemcachedStore};
+    let addrs = list("--memcached", addrs)?;
+    let flavor = match ketama {
+        None | Some("weighted") => KetamaFlavor::KetamaWeighted,
+        Some("ketama") => KetamaFlavor::Ketama,
+        Some("md5") => KetamaFlavor::KetamaMd5,
+        Some(other) => {
+            return Err(format!(
+                "--ketama must be weighted, ketama or md5, not {other:?}"
+            ))
+        }
+    };
+    let store = match addrs.as_slice() {
+        [one] if ketama.is_none() => MemcachedStore::memcached(*one),
+        _ => MemcachedStore::new(
+            MemcachedBackend::ring_with(flavor, addrs).map_err(|e| format!("--memcached: {e}"))?,
+        ),
+    };
+    Ok(SessionManager::builder(store))
 }
 
 #[cfg(not(feature = "memcached"))]
-fn memcached(_addr: &str) -> Result<SessionManagerBuilder, String> {
+fn memcached(_addrs: &str, _ketama: Option<&str>) -> Result<SessionManagerBuilder, String> {
     Err(disabled("memcached", "memcached"))
 }
 

@@ -96,10 +96,28 @@ const POINTS_PER_HASH: u32 = 4;
 /// `MEMCACHED_DEFAULT_PORT`, left out of the point names.
 const DEFAULT_PORT: u16 = 11211;
 
-/// Which libmemcached configuration a [`Ring`] reproduces (see the module
-/// documentation for the table of pylibmc behaviors).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flavor {
+/// Which ketama placement a memcached ring uses, named after the
+/// libmemcached (pylibmc) configuration it reproduces key for key; a Python
+/// client sharing the ring must use the same one, with the same server
+/// strings in the same order.
+///
+/// | pylibmc `behaviors` | flavor | key hash | points per server |
+/// |---|---|---|---|
+/// | `{"ketama": True}` | [`Ketama`](Self::Ketama) | one-at-a-time | 100 |
+/// | `{"ketama": True, "hash": "md5"}` | [`KetamaMd5`](Self::KetamaMd5) | MD5 | 100 |
+/// | `{"ketama_weighted": True}` | [`KetamaWeighted`](Self::KetamaWeighted) (the default) | MD5 | 160 (40 MD5 digests x 4) |
+///
+/// [`KetamaWeighted`](Self::KetamaWeighted) is also the classic libketama
+/// scheme, which the pure-Python `uhashring` implements
+/// (`HashRing(nodes, hash_fn="ketama")`, each node named `"host"` for port
+/// 11211 and `"host:port"` otherwise); uhashring sends a key whose hash
+/// equals a point exactly to the next point (libmemcached to that point),
+/// which for 2^32 possible hashes and 160 points per server is a rare
+/// exception. pylibmc's default distribution (`modula`, hash modulo the
+/// server count) is not consistent hashing and is not offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Flavor {
     /// `MEMCACHED_BEHAVIOR_KETAMA` with the default hash, pylibmc
     /// `{"ketama": True}`: one-at-a-time hash, 100 points per server.
     Ketama,
@@ -108,7 +126,8 @@ pub(crate) enum Flavor {
     KetamaMd5,
     /// `MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED`, pylibmc
     /// `{"ketama_weighted": True}`: MD5, 160 points per server (40 digests x
-    /// 4) scaled by weight; the libketama-compatible one.
+    /// 4) scaled by weight; the libketama-compatible one, and the default.
+    #[default]
     KetamaWeighted,
 }
 
@@ -283,6 +302,9 @@ impl Ring {
                 let share = pct * POINTS_PER_SERVER_KETAMA as f32 / POINTS_PER_HASH as f32
                     * live as f32
                     + 1e-10_f32;
+                // C's float-to-unsigned conversion: the share is small and
+                // non-negative, the truncation is the point.
+                #[allow(clippy::cast_possible_truncation, reason = "as libmemcached does")]
                 let names = share.floor() as u32;
                 for i in 0..names {
                     let digest = Md5::digest(format!("{base}-{i}").as_bytes());
@@ -321,6 +343,7 @@ impl Ring {
     }
 
     /// How many servers the ring was built from.
+    #[cfg(test)]
     pub(crate) fn server_count(&self) -> usize {
         self.servers
     }

@@ -1,5 +1,6 @@
 //! The Memcached backend (feature `memcached`): memcached's text protocol
-//! over tokio, with a small pool of connections per server.
+//! over tokio, with a small pool of connections per server, on one server
+//! or a ring of servers placed by ketama consistent hashing.
 
 use std::fmt;
 use std::future::Future;
@@ -13,6 +14,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::clock::unix_now;
 use crate::error::{Error, ErrorKind};
+use crate::stores::ketama::{Flavor, Ring};
 use crate::stores::turns::Turns;
 use crate::stores::{Expect, KvBackend, Put, Remaining, ServerStore, Stored, Write};
 
@@ -43,12 +45,23 @@ const MAX_REPLY_VALUE: usize = 64 * 1024 * 1024;
 /// (a 503) within the backend's [timeout](MemcachedBackend::timeout); the
 /// next request after the server is back works again, without a restart.
 ///
+/// On a ring of servers ([`MemcachedStore::ring`]) each key lives on one
+/// server, chosen by ketama consistent hashing as libmemcached (pylibmc)
+/// places it; see [`MemcachedBackend::ring`].
+///
 /// ```no_run
 /// use http_session::{MemcachedStore, SessionManager};
 ///
 /// let sessions = SessionManager::builder(MemcachedStore::memcached("127.0.0.1:11211"))
 ///     .max_age(3600)
 ///     .build()?;
+/// let ring = SessionManager::builder(MemcachedStore::ring([
+///     "10.0.0.1:11211",
+///     "10.0.0.2:11211",
+///     "10.0.0.3:11211",
+/// ])?)
+/// .max_age(3600)
+/// .build()?;
 /// # Ok::<(), http_session::Error>(())
 /// ```
 pub type MemcachedStore = ServerStore<MemcachedBackend>;
@@ -60,55 +73,53 @@ impl MemcachedStore {
     pub fn memcached(addr: impl Into<String>) -> Self {
         ServerStore::new(MemcachedBackend::new(addr))
     }
+
+    /// A store on a ring of memcached servers (`host:port` each), placed
+    /// with the default [`KetamaFlavor`]; see [`MemcachedBackend::ring`].
+    ///
+    /// [`KetamaFlavor`]: crate::stores::KetamaFlavor
+    pub fn ring<I>(servers: I) -> Result<Self, Error>
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        MemcachedBackend::ring(servers).map(ServerStore::new)
+    }
 }
 
 /// The [`KvBackend`] of [`MemcachedStore`].
 ///
-/// It keeps a small pool of connections (4 by default), each used by one
-/// request at a time; a request takes the first idle one. A connection
-/// that fails is closed and reopened by the next request that picks it.
+/// It keeps a small pool of connections (4 by default) per server, each
+/// used by one request at a time; a request takes the first idle one of
+/// its key's server. A connection that fails is closed and reopened by the
+/// next request that picks it.
 ///
 /// Item flags are not interpreted: a value written by another client with
 /// non-zero flags is handed to the codec like any other, and if it is not
 /// a session record the client gets a fresh session (aiohttp-session
 /// answers 500).
 pub struct MemcachedBackend {
-    addr: String,
-    connections: Box<[Mutex<Option<Connection>>]>,
-    next: AtomicUsize,
+    servers: Box<[Server]>,
+    /// The placement of keys on `servers`; `None` for a single server.
+    ring: Option<(Flavor, Ring)>,
     timeout: Duration,
     turns: Turns,
 }
 
-impl MemcachedBackend {
-    /// A backend on the memcached server at `addr` (`host:port`). Nothing
-    /// is connected until the first request.
-    pub fn new(addr: impl Into<String>) -> Self {
+/// One memcached server and its connection pool.
+struct Server {
+    addr: String,
+    connections: Box<[Mutex<Option<Connection>>]>,
+    next: AtomicUsize,
+}
+
+impl Server {
+    fn new(addr: String, pool_size: usize) -> Self {
         Self {
-            addr: addr.into(),
-            connections: Self::slots(4),
+            addr,
+            connections: (0..pool_size.max(1)).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
-            timeout: DEFAULT_TIMEOUT,
-            turns: Turns::default(),
         }
-    }
-
-    fn slots(n: usize) -> Box<[Mutex<Option<Connection>>]> {
-        (0..n.max(1)).map(|_| Mutex::new(None)).collect()
-    }
-
-    /// Sets the number of connections (default 4, at least 1).
-    pub fn pool_size(mut self, connections: usize) -> Self {
-        self.connections = Self::slots(connections);
-        self
-    }
-
-    /// Sets how long one store operation may take, waiting for a free
-    /// connection and connecting included (default 3 s). When it passes the
-    /// request fails with [`ErrorKind::Unavailable`].
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
     }
 
     /// A connection slot: the first idle one, or else the next in turn.
@@ -156,9 +167,113 @@ impl MemcachedBackend {
             Err(e) => Err(Error::store(!is_server_reply(&e), e)),
         }
     }
+}
 
+/// The default number of connections per server.
+const DEFAULT_POOL_SIZE: usize = 4;
+
+impl MemcachedBackend {
+    /// A backend on the memcached server at `addr` (`host:port`). Nothing
+    /// is connected until the first request.
+    pub fn new(addr: impl Into<String>) -> Self {
+        Self {
+            servers: Box::new([Server::new(addr.into(), DEFAULT_POOL_SIZE)]),
+            ring: None,
+            timeout: DEFAULT_TIMEOUT,
+            turns: Turns::default(),
+        }
+    }
+
+    /// A backend on a ring of memcached servers (`host:port`, `[ipv6]:port`;
+    /// the port defaults to 11211), each key on the server that ketama
+    /// consistent hashing picks for it, with the default
+    /// [`KetamaFlavor::KetamaWeighted`] (libmemcached's
+    /// `MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED`, the libketama scheme: MD5, 160
+    /// points per server). Each server has its own connection pool. Only
+    /// the server strings are checked here; nothing is connected until the
+    /// first request.
+    ///
+    /// - **Placement.** The same server strings in the same order, with the
+    ///   same flavor, place every key where pylibmc (libmemcached) or
+    ///   uhashring place it, so a Python service can share the ring (see
+    ///   [`KetamaFlavor`]).
+    /// - **A server down.** Only the sessions on that server are affected:
+    ///   their requests get [`ErrorKind::Unavailable`] (503) within the
+    ///   timeout, and the others keep working. Keys are not moved to
+    ///   another server meanwhile: a session there would be a fresh,
+    ///   logged-out one, and when the server came back its old records
+    ///   would be live again, including sessions that were logged out in
+    ///   between. When the server answers again, its sessions work again
+    ///   without a restart (with whatever it still holds: a restarted
+    ///   memcached is empty, so they start afresh).
+    /// - **Adding a server** moves about 1/N of the keys (N servers after
+    ///   the change) to the new server, and no key between old servers;
+    ///   those sessions start afresh. Removing one moves only its keys.
+    ///
+    /// [`KetamaFlavor`]: crate::stores::KetamaFlavor
+    /// [`KetamaFlavor::KetamaWeighted`]: crate::stores::KetamaFlavor::KetamaWeighted
+    pub fn ring<I>(servers: I) -> Result<Self, Error>
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        Self::ring_with(Flavor::default(), servers)
+    }
+
+    /// [`MemcachedBackend::ring`] with another ketama flavor, such as
+    /// [`KetamaFlavor::Ketama`] to share the ring with pylibmc clients
+    /// configured with `behaviors={"ketama": True}`.
+    ///
+    /// [`KetamaFlavor::Ketama`]: crate::stores::KetamaFlavor::Ketama
+    pub fn ring_with<I>(flavor: Flavor, servers: I) -> Result<Self, Error>
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let addrs: Vec<String> = servers.into_iter().map(Into::into).collect();
+        let ring =
+            Ring::new(flavor, &addrs).map_err(|e| Error::with_source(ErrorKind::Config, e))?;
+        Ok(Self {
+            servers: addrs
+                .into_iter()
+                .map(|addr| Server::new(addr, DEFAULT_POOL_SIZE))
+                .collect(),
+            ring: Some((flavor, ring)),
+            timeout: DEFAULT_TIMEOUT,
+            turns: Turns::default(),
+        })
+    }
+
+    /// Sets the number of connections per server (default 4, at least 1).
+    pub fn pool_size(mut self, connections: usize) -> Self {
+        self.servers = self
+            .servers
+            .iter()
+            .map(|server| Server::new(server.addr.clone(), connections))
+            .collect();
+        self
+    }
+
+    /// Sets how long one store operation may take, waiting for a free
+    /// connection and connecting included (default 3 s). When it passes the
+    /// request fails with [`ErrorKind::Unavailable`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The index, in the list the backend was built from, of the server
+    /// that holds `key` (always 0 for a single server).
+    pub fn server_for(&self, key: &str) -> usize {
+        self.ring
+            .as_ref()
+            .map_or(0, |(_, ring)| ring.server_for(key.as_bytes()))
+    }
+
+    /// Runs `op` on its key's server, within the timeout.
     async fn run(&self, op: Op<'_>) -> Result<Reply, Error> {
-        match tokio::time::timeout(self.timeout, self.call(op)).await {
+        let server = &self.servers[self.server_for(op.key())];
+        match tokio::time::timeout(self.timeout, server.call(op)).await {
             Ok(result) => result,
             Err(elapsed) => Err(Error::store(true, elapsed)),
         }
@@ -436,6 +551,19 @@ enum Op<'a> {
 }
 
 impl Op<'_> {
+    /// The key the operation is about.
+    fn key(&self) -> &str {
+        match *self {
+            Op::Gets(key)
+            | Op::MetaGet(key)
+            | Op::Add(key, ..)
+            | Op::Cas(key, ..)
+            | Op::DeleteIf(key, _)
+            | Op::Delete(key)
+            | Op::Touch(key, _) => key,
+        }
+    }
+
     async fn run(self, conn: &mut Connection) -> io::Result<Reply> {
         Ok(match self {
             Op::Gets(key) => Reply::Value(conn.gets(key).await?),
@@ -568,9 +696,14 @@ fn cas_of(held: &Stored) -> Result<u64, Error> {
 
 impl fmt::Debug for MemcachedBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemcachedBackend")
-            .field("addr", &self.addr)
-            .field("pool_size", &self.connections.len())
+        let addrs: Vec<&str> = self.servers.iter().map(|s| s.addr.as_str()).collect();
+        let mut f = f.debug_struct("MemcachedBackend");
+        match &self.ring {
+            None => f.field("addr", &addrs.first()),
+            Some((flavor, _)) => f.field("ring", &addrs).field("ketama", flavor),
+        };
+        let pool_size = self.servers.first().map_or(0, |s| s.connections.len());
+        f.field("pool_size", &pool_size)
             .field("timeout", &self.timeout)
             .finish()
     }

@@ -8,8 +8,10 @@
 //!   `fernet`) or `NaCl` (feature `nacl`).
 //! - [`ServerStore`] keeps the session in a key-value backend
 //!   ([`KvBackend`]) and only a random id in the cookie: [`MemoryBackend`]
-//!   (no feature), `RedisBackend` (feature `redis`) and
-//!   `MemcachedBackend` (feature `memcached`).
+//!   (no feature), `RedisBackend` (feature `redis`: one server, and a
+//!   Redis Cluster or Sentinel with `redis-cluster` and `redis-sentinel`)
+//!   and `MemcachedBackend` (feature `memcached`: one server or a ketama
+//!   ring).
 //!
 //! Both implement [`SessionStore`], which is what
 //! [`SessionManager`](crate::SessionManager) drives. Record encoding, expiry
@@ -26,6 +28,8 @@ use crate::error::Error;
 use crate::record::Codec;
 
 mod cookie;
+#[cfg(feature = "memcached")]
+mod ketama;
 #[cfg(feature = "memcached")]
 mod memcached;
 mod memory;
@@ -45,6 +49,8 @@ pub use cookie::FernetStore;
 pub use cookie::NaClStore;
 pub use cookie::PlainStore;
 pub use cookie::{CookieStore, OpenError, Plain, Sealer};
+#[cfg(feature = "memcached")]
+pub use ketama::Flavor as KetamaFlavor;
 #[cfg(feature = "memcached")]
 pub use memcached::{MemcachedBackend, MemcachedStore};
 pub use memory::{Capacity, MemoryBackend, MemoryStore};
@@ -161,6 +167,19 @@ pub struct Users<'a> {
     pub current: Option<&'a str>,
 }
 
+/// Which of a user's sessions [`SessionStore::revoke`] ends, by the
+/// SHA-256 (lowercase hex) of their store keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoke<'a> {
+    /// Every session, but the one of this digest.
+    All {
+        /// The digest of the session to keep.
+        except: Option<&'a str>,
+    },
+    /// The session of this digest.
+    One(&'a str),
+}
+
 /// A session of a user, as a store lists it.
 #[derive(Debug)]
 pub struct UserSession {
@@ -266,19 +285,18 @@ pub trait SessionStore: Send + Sync + 'static {
         std::future::ready(Err(Error::new(crate::ErrorKind::Unsupported)))
     }
 
-    /// Deletes the records under `keys` (as [`user_sessions`] listed them)
-    /// and then their entries in `user`'s index; returns how many records
-    /// there were. The default answers
-    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
-    ///
-    /// [`user_sessions`]: SessionStore::user_sessions
+    /// Ends sessions of `user` ([`Revoke`] says which): each record is
+    /// deleted, then its entry leaves the index. Sessions that cannot be
+    /// reached (a failed node) are skipped and the first error is returned
+    /// after the others were ended, so a call again finishes the job. The
+    /// default answers [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
     fn revoke(
         &self,
         ctx: &Context<'_>,
         user: &str,
-        keys: &[String],
+        which: Revoke<'_>,
     ) -> impl Future<Output = Result<usize, Error>> + Send {
-        let _ = (ctx, user, keys);
+        let _ = (ctx, user, which);
         std::future::ready(Err(Error::new(crate::ErrorKind::Unsupported)))
     }
 }
@@ -319,7 +337,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         &'a self,
         ctx: &'a Context<'a>,
         user: &'a str,
-        keys: &'a [String],
+        which: Revoke<'a>,
     ) -> BoxFuture<'a, Result<usize, Error>>;
 }
 
@@ -366,8 +384,8 @@ impl<S: SessionStore> DynStore for S {
         &'a self,
         ctx: &'a Context<'a>,
         user: &'a str,
-        keys: &'a [String],
+        which: Revoke<'a>,
     ) -> BoxFuture<'a, Result<usize, Error>> {
-        Box::pin(SessionStore::revoke(self, ctx, user, keys))
+        Box::pin(SessionStore::revoke(self, ctx, user, which))
     }
 }

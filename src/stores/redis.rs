@@ -1,4 +1,7 @@
-//! The Redis backend (feature `redis`), over `deadpool-redis`.
+//! The Redis backend (feature `redis`), over `deadpool-redis`: one server,
+//! a Redis Cluster (feature `redis-cluster`) or the master a set of
+//! Sentinels names (feature `redis-sentinel`), all through the same command
+//! code.
 
 use std::fmt;
 use std::fmt::Write as _;
@@ -8,7 +11,11 @@ use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use deadpool_redis::redis::aio::MultiplexedConnection;
-use deadpool_redis::redis::{self, AsyncConnectionConfig, FromRedisValue, RedisError, Value};
+#[cfg(feature = "redis-cluster")]
+use deadpool_redis::redis::cluster_async::ClusterConnection;
+use deadpool_redis::redis::{
+    self, AsyncConnectionConfig, FromRedisValue, RedisError, RedisResult, Value,
+};
 use deadpool_redis::{Manager, Pool, PoolError, Runtime};
 use sha1::{Digest, Sha1};
 
@@ -30,11 +37,19 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 /// have it cached) that writes only if the record is still the one loaded
 /// (compared by its SHA-1), and otherwise returns what is there for the
 /// merge. Logout and renew use `DEL`. Every command and the script touch
-/// one key, so any Redis from 2.6.12 on works, in Redis Cluster as well.
+/// one key, so any Redis from 2.6.12 on works, and in a Redis Cluster every
+/// command goes to the master of its key's slot.
 /// An unreachable or unresponsive server gives
 /// [`ErrorKind::Unavailable`] (a 503) within the backend's
 /// [timeout](RedisBackend::timeout); the next request after the server is
 /// back works again, without a restart.
+///
+/// Three set-ups, one store type:
+///
+/// - [`RedisStore::redis`]: one server (feature `redis`);
+/// - `RedisStore::cluster`: a Redis Cluster (feature `redis-cluster`);
+/// - `RedisStore::sentinel`: the master that Redis Sentinel names (feature
+///   `redis-sentinel`), followed through failovers.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -54,17 +69,56 @@ impl RedisStore {
     pub fn redis(url: &str) -> Result<Self, Error> {
         RedisBackend::from_url(url).map(ServerStore::new)
     }
+
+    /// A store on the Redis Cluster that the nodes at `urls` belong to
+    /// (`redis://host:port`; any reachable node is enough to find the
+    /// others), with the default timeout. See [`RedisBackend::cluster`].
+    #[cfg(feature = "redis-cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
+    pub fn cluster<I>(urls: I) -> Result<Self, Error>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        RedisBackend::cluster(urls).map(ServerStore::new)
+    }
+
+    /// A store on the master that the Sentinels at `urls` name `master`
+    /// (`mymaster` in Redis's example configuration), with the default
+    /// timeout. See [`RedisBackend::sentinel`].
+    #[cfg(feature = "redis-sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-sentinel")))]
+    pub fn sentinel<I>(master: &str, urls: I) -> Result<Self, Error>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        RedisBackend::sentinel(master, urls).map(ServerStore::new)
+    }
 }
 
 /// The [`KvBackend`] of [`RedisStore`].
 ///
-/// Every request goes through one shared multiplexed connection taken from
-/// the `deadpool-redis` pool, so a request costs exactly its own commands.
+/// Every request goes through one shared connection taken from a
+/// `deadpool-redis` pool, so a request costs exactly its own commands.
 /// (Checking a connection out of a `deadpool-redis` pool sends `UNWATCH`
-/// and `PING` each time, tripling the round trips of a request.) The pool
-/// is asked for a new connection only after the shared one failed.
+/// and `PING` each time, or `PING` for its cluster and sentinel pools,
+/// tripling the round trips of a request.) The pool is asked for a new
+/// connection only after the shared one failed:
+///
+/// - one server: a multiplexed connection; after a failure (or a timeout)
+///   the next request opens a new one;
+/// - a Redis Cluster: redis-rs's cluster connection, which holds one
+///   multiplexed connection per node, sends each command to the master of
+///   its key's slot, follows `MOVED` and `ASK` redirections and repairs
+///   itself (it reconnects nodes and reloads the slot map when a node fails
+///   or a replica is promoted), so it is kept for the backend's life;
+/// - Sentinel: a multiplexed connection to the master the Sentinels name;
+///   after a failure (the master died, or answers `READONLY` because it was
+///   demoted) the next request asks the Sentinels again and connects to the
+///   master they name then.
 pub struct RedisBackend {
-    pool: Pool,
+    source: Source,
     shared: Mutex<Option<Shared>>,
     /// Serializes reconnecting, so an outage does not open one connection
     /// per waiting request.
@@ -74,9 +128,94 @@ pub struct RedisBackend {
     turns: Turns,
 }
 
+/// Where connections come from: the pool of one of the three set-ups.
+enum Source {
+    Node(Pool),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(deadpool_redis::cluster::Pool),
+    #[cfg(feature = "redis-sentinel")]
+    Sentinel {
+        pool: deadpool_redis::sentinel::Pool,
+        /// The master's name (not a secret, unlike the URLs).
+        master: Option<String>,
+    },
+}
+
+impl Source {
+    /// Takes a connection out of the pool for good (so that the pool never
+    /// recycles it, which would cost a `PING` per request).
+    async fn open(&self) -> Result<Conn, Error> {
+        match self {
+            Source::Node(pool) => {
+                let conn = pool.get().await.map_err(pool_error)?;
+                Ok(Conn::Node(deadpool_redis::Connection::take(conn)))
+            }
+            #[cfg(feature = "redis-cluster")]
+            Source::Cluster(pool) => {
+                let conn = pool.get().await.map_err(pool_error)?;
+                Ok(Conn::Cluster(deadpool_redis::cluster::Connection::take(
+                    conn,
+                )))
+            }
+            #[cfg(feature = "redis-sentinel")]
+            Source::Sentinel { pool, .. } => {
+                let conn = pool.get().await.map_err(pool_error)?;
+                Ok(Conn::Node(deadpool_redis::sentinel::Connection::take(conn)))
+            }
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Source::Node(_) => "node",
+            #[cfg(feature = "redis-cluster")]
+            Source::Cluster(_) => "cluster",
+            #[cfg(feature = "redis-sentinel")]
+            Source::Sentinel { .. } => "sentinel",
+        }
+    }
+}
+
+/// A shared connection of one of the set-ups (cheap to clone: a handle).
+#[derive(Clone)]
+enum Conn {
+    /// One server's multiplexed connection (a single node, or the master
+    /// Sentinel named).
+    Node(MultiplexedConnection),
+    /// A cluster connection, routing by key slot.
+    #[cfg(feature = "redis-cluster")]
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    /// Sends one command (or a pipeline, whose commands all touch one
+    /// key) and reads its reply.
+    async fn query<T: FromRedisValue>(&mut self, cmd: Query<'_>) -> RedisResult<T> {
+        match (self, cmd) {
+            (Conn::Node(conn), Query::Cmd(cmd)) => cmd.query_async(conn).await,
+            (Conn::Node(conn), Query::Pipe(pipe)) => pipe.query_async(conn).await,
+            #[cfg(feature = "redis-cluster")]
+            (Conn::Cluster(conn), Query::Cmd(cmd)) => cmd.query_async(conn).await,
+            #[cfg(feature = "redis-cluster")]
+            (Conn::Cluster(conn), Query::Pipe(pipe)) => pipe.query_async(conn).await,
+        }
+    }
+
+    /// Whether the connection repairs itself after failures (a cluster
+    /// connection reconnects its nodes and reloads the slot map), so that
+    /// replacing it would only cost the healthy nodes' connections.
+    fn repairs_itself(&self) -> bool {
+        match self {
+            Conn::Node(_) => false,
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(_) => true,
+        }
+    }
+}
+
 struct Shared {
     generation: u64,
-    conn: MultiplexedConnection,
+    conn: Conn,
 }
 
 impl RedisBackend {
@@ -105,8 +244,112 @@ impl RedisBackend {
     /// The backend keeps one connection out of the pool for its own use
     /// and takes another only when that one fails.
     pub fn from_pool(pool: Pool) -> Self {
+        Self::with_source(Source::Node(pool))
+    }
+
+    /// A backend on the Redis Cluster that the nodes at `urls` belong to
+    /// (`redis://host:port`, `redis://:password@host:port`). Any node that
+    /// answers is enough to load the slot map and find the others; list
+    /// several so that one down at start does not matter. Only the URLs
+    /// are checked here; nothing is connected until the first request.
+    ///
+    /// Keys stay `<cookie_name>_<id>`: every command and the
+    /// compare-and-set script touch one key, so they run on the master of
+    /// its slot, wherever it is, and sessions spread over all masters.
+    /// When a master fails, only the sessions in its slots get
+    /// [`ErrorKind::Unavailable`] (503, within the timeout) until Redis
+    /// promotes its replica; the next requests then reach the new master
+    /// without a restart. For the other masters to keep answering
+    /// meanwhile, the cluster must run with `cluster-require-full-coverage
+    /// no` (with Redis's default, every node refuses queries from the
+    /// moment a master is marked failed until its replica takes over).
+    /// redis-rs retries a command whose node is down, waiting at least
+    /// 1.28 s between tries, so such a request takes the whole timeout
+    /// before its 503.
+    #[cfg(feature = "redis-cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
+    pub fn cluster<I>(urls: I) -> Result<Self, Error>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let urls = url_list(urls)?;
+        let manager = deadpool_redis::cluster::Manager::new(urls, false)
+            .map_err(|e| Error::with_source(ErrorKind::Config, e))?;
+        let pool = deadpool_redis::cluster::Pool::builder(manager)
+            .max_size(1)
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| Error::with_source(ErrorKind::Config, e))?;
+        Ok(Self::from_cluster_pool(pool))
+    }
+
+    /// A backend that takes its cluster connection from an existing
+    /// `deadpool-redis` cluster pool (for options [`RedisBackend::cluster`]
+    /// does not set, such as reading from replicas). The backend keeps one
+    /// connection out of the pool for good.
+    #[cfg(feature = "redis-cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
+    pub fn from_cluster_pool(pool: deadpool_redis::cluster::Pool) -> Self {
+        Self::with_source(Source::Cluster(pool))
+    }
+
+    /// A backend on the master that the Sentinels at `urls`
+    /// (`redis://host:port` of each Sentinel) know as `master`. Before it
+    /// connects, the backend asks the Sentinels where the master is and
+    /// checks with `ROLE` that it is one; when the master fails, requests
+    /// get [`ErrorKind::Unavailable`] (503, within the timeout) until the
+    /// Sentinels have promoted a replica, and then go on against the new
+    /// master without a restart. Only the URLs are checked here; nothing is
+    /// connected until the first request.
+    ///
+    /// The master is reached with the Sentinels' host and port and no
+    /// password; for a master that needs one (or TLS, or another database),
+    /// build a `deadpool_redis::sentinel::Pool` with its
+    /// `SentinelNodeConnectionInfo` and use
+    /// [`RedisBackend::from_sentinel_pool`]. `deadpool-redis` opens the
+    /// master's connection with redis-rs's own limits (1 s to connect,
+    /// 500 ms per reply), which apply besides this backend's timeout.
+    #[cfg(feature = "redis-sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-sentinel")))]
+    pub fn sentinel<I>(master: &str, urls: I) -> Result<Self, Error>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        use deadpool_redis::sentinel::{Manager, Pool, SentinelServerType};
+        let urls = url_list(urls)?;
+        if master.is_empty() {
+            return Err(Error::new(ErrorKind::Config).detail("the Sentinel master name is empty"));
+        }
+        let manager = Manager::new(urls, master.to_owned(), None, SentinelServerType::Master)
+            .map_err(|e| Error::with_source(ErrorKind::Config, e))?;
+        let pool = Pool::builder(manager)
+            .max_size(1)
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| Error::with_source(ErrorKind::Config, e))?;
+        let mut backend = Self::from_sentinel_pool(pool);
+        if let Source::Sentinel { master: name, .. } = &mut backend.source {
+            *name = Some(master.to_owned());
+        }
+        Ok(backend)
+    }
+
+    /// A backend that takes its connection from an existing
+    /// `deadpool-redis` sentinel pool (built for the master, with
+    /// `SentinelServerType::Master`). The backend keeps one connection out
+    /// of the pool and asks it for a new one (so the Sentinels for the
+    /// master) only after that one failed.
+    #[cfg(feature = "redis-sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-sentinel")))]
+    pub fn from_sentinel_pool(pool: deadpool_redis::sentinel::Pool) -> Self {
+        Self::with_source(Source::Sentinel { pool, master: None })
+    }
+
+    fn with_source(source: Source) -> Self {
         Self {
-            pool,
+            source,
             shared: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
@@ -123,21 +366,16 @@ impl RedisBackend {
         self
     }
 
-    /// The pool connections are taken from.
-    pub fn pool(&self) -> &Pool {
-        &self.pool
-    }
-
     fn slot(&self) -> MutexGuard<'_, Option<Shared>> {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn cached(&self) -> Option<(u64, MultiplexedConnection)> {
+    fn cached(&self) -> Option<(u64, Conn)> {
         self.slot().as_ref().map(|s| (s.generation, s.conn.clone()))
     }
 
     /// The shared connection, and whether it was opened just now.
-    async fn connection(&self) -> Result<(u64, MultiplexedConnection, bool), Error> {
+    async fn connection(&self) -> Result<(u64, Conn, bool), Error> {
         if let Some((generation, conn)) = self.cached() {
             return Ok((generation, conn, false));
         }
@@ -146,8 +384,7 @@ impl RedisBackend {
             // Opened by another request while this one waited.
             return Ok((generation, conn, true));
         }
-        let conn = self.pool.get().await.map_err(pool_error)?;
-        let conn = deadpool_redis::Connection::take(conn);
+        let conn = self.source.open().await?;
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
         *self.slot() = Some(Shared {
             generation,
@@ -156,10 +393,14 @@ impl RedisBackend {
         Ok((generation, conn, true))
     }
 
-    /// Drops the shared connection if it is still the one of `generation`.
+    /// Drops the shared connection if it is still the one of `generation`
+    /// and does not repair itself.
     fn forget(&self, generation: u64) {
         let mut slot = self.slot();
-        if slot.as_ref().is_some_and(|s| s.generation == generation) {
+        if slot
+            .as_ref()
+            .is_some_and(|s| s.generation == generation && !s.conn.repairs_itself())
+        {
             *slot = None;
         }
     }
@@ -172,16 +413,16 @@ impl RedisBackend {
     ) -> Result<T, Error> {
         let (generation, mut conn, fresh) = self.connection().await?;
         *used = Some(generation);
-        match cmd.send(&mut conn).await {
+        match conn.query(cmd).await {
             Ok(value) => Ok(value),
             // A connection that sat idle may have been closed by a server
             // restart; the commands are idempotent, so try once more on a
-            // new one.
-            Err(e) if !fresh && is_unavailable(&e) => {
+            // new one. (A cluster connection retries by itself.)
+            Err(e) if !fresh && !conn.repairs_itself() && is_unavailable(&e) => {
                 self.forget(generation);
                 let (generation, mut conn, _) = self.connection().await?;
                 *used = Some(generation);
-                cmd.send(&mut conn)
+                conn.query(cmd)
                     .await
                     .map_err(|e| self.failed(generation, e))
             }
@@ -197,6 +438,10 @@ impl RedisBackend {
         Error::store(unavailable, e)
     }
 
+    /// Runs one command within the timeout: the one place every command of
+    /// this backend goes through. The command must touch one key (or keys
+    /// of one hash slot): in a cluster it is sent to the master of that
+    /// key's slot.
     async fn run<T: FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, Error> {
         self.run_query(Query::Cmd(&cmd)).await
     }
@@ -215,6 +460,23 @@ impl RedisBackend {
             }
         }
     }
+}
+
+/// The URLs of a cluster's nodes or of the Sentinels: at least one.
+#[cfg(any(feature = "redis-cluster", feature = "redis-sentinel"))]
+fn url_list<I>(urls: I) -> Result<Vec<String>, Error>
+where
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
+    let urls: Vec<String> = urls
+        .into_iter()
+        .map(|url| url.as_ref().trim().to_owned())
+        .collect();
+    if urls.is_empty() || urls.iter().any(String::is_empty) {
+        return Err(Error::new(ErrorKind::Config).detail("expected one or more Redis URLs"));
+    }
+    Ok(urls)
 }
 
 /// The compare-and-set of a loaded record, run atomically by Redis:
@@ -263,26 +525,22 @@ enum Query<'a> {
     Pipe(&'a redis::Pipeline),
 }
 
-impl Query<'_> {
-    async fn send<T: FromRedisValue>(
-        self,
-        conn: &mut MultiplexedConnection,
-    ) -> Result<T, RedisError> {
-        match self {
-            Query::Cmd(cmd) => cmd.query_async(conn).await,
-            Query::Pipe(pipe) => pipe.query_async(conn).await,
-        }
-    }
-}
-
 /// Whether `e` means the server could not be used at all (so 503), rather
 /// than that it answered with an error.
+///
+/// Besides failed connections: a server still loading its data, a cluster
+/// without a master for the key's slot (or between owners of it), no
+/// master known to the Sentinels, and `READONLY` (the node was demoted to
+/// a replica: the next connection asks again where the master is).
 fn is_unavailable(e: &RedisError) -> bool {
     use redis::{ErrorKind as K, ServerErrorKind as S};
     e.is_io_error()
         || matches!(
             e.kind(),
-            K::Server(S::BusyLoading | S::TryAgain | S::MasterDown | S::ClusterDown)
+            K::Server(S::BusyLoading | S::TryAgain | S::MasterDown | S::ClusterDown | S::ReadOnly)
+                | K::ClusterConnectionNotFound
+                | K::MasterNameNotFoundBySentinel
+                | K::NoValidReplicasFoundBySentinel
         )
 }
 
@@ -399,6 +657,30 @@ impl KvBackend for RedisBackend {
         self.run(cmd).await
     }
 
+    async fn index_add(&self, index: &str, member: &str, ttl: Option<u64>) -> Result<(), Error> {
+        // One round trip on the index's node: SADD, and EXPIRE when the
+        // index must outlive an absolute lifetime.
+        let mut pipe = redis::pipe();
+        pipe.cmd("SADD").arg(index).arg(member).ignore();
+        if let Some(ttl) = ttl {
+            pipe.cmd("EXPIRE").arg(index).arg(ttl.max(1)).ignore();
+        }
+        self.run_query(Query::Pipe(&pipe)).await
+    }
+
+    async fn index_remove(&self, index: &str, member: &str) -> Result<(), Error> {
+        // Redis drops a set whose last member goes.
+        let mut cmd = redis::cmd("SREM");
+        cmd.arg(index).arg(member);
+        self.run::<u64>(cmd).await.map(drop)
+    }
+
+    async fn index_members(&self, index: &str) -> Result<Vec<String>, Error> {
+        let mut cmd = redis::cmd("SMEMBERS");
+        cmd.arg(index);
+        self.run(cmd).await
+    }
+
     async fn pause(&self, pause: Duration) {
         tokio::time::sleep(pause).await;
     }
@@ -422,9 +704,18 @@ fn reply_kind(value: &Value) -> &'static str {
 
 impl fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // No URL: it may carry a password.
-        f.debug_struct("RedisBackend")
-            .field("connected", &self.slot().is_some())
+        // No URLs: they may carry passwords.
+        let mut f = f.debug_struct("RedisBackend");
+        f.field("kind", &self.source.kind());
+        #[cfg(feature = "redis-sentinel")]
+        if let Source::Sentinel {
+            master: Some(master),
+            ..
+        } = &self.source
+        {
+            f.field("master", master);
+        }
+        f.field("connected", &self.slot().is_some())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }

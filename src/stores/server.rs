@@ -13,8 +13,8 @@ use crate::config::CookieConfig;
 use crate::error::{Error, ErrorKind};
 use crate::record::{Codec, DecodedRecord, Record};
 use crate::stores::{
-    Changes, Context, Loaded, ReadSet, Remaining, SaveRequest, Saved, SessionStore, Touched,
-    UserSession,
+    Changes, Context, Loaded, ReadSet, Remaining, Revoke, SaveRequest, Saved, SessionStore,
+    Touched, UserSession,
 };
 
 /// A stored value and its version.
@@ -341,6 +341,31 @@ impl<B: KvBackend> ServerStore<B> {
         }
     }
 
+    /// Ends the session under `key` if it is bound to `user`: its record
+    /// first, then its index entry (a stale entry just goes). Whether a
+    /// session ended.
+    async fn revoke_one(
+        &self,
+        ctx: &Context<'_>,
+        index: &str,
+        user: &str,
+        key: &str,
+    ) -> Result<bool, Error> {
+        let bound = self.backend.get(key).await?.is_some_and(|record| {
+            ctx.codec
+                .decode_record(&record.value)
+                .ok()
+                .and_then(|r| r.session.and(r.meta))
+                .and_then(|meta| meta.user)
+                .is_some_and(|u| u == user)
+        });
+        if bound {
+            self.backend.delete(key).await?;
+        }
+        self.backend.index_remove(index, key).await?;
+        Ok(bound)
+    }
+
     /// Adds `key` to `user`'s index (before its record is written). A
     /// backend without an index keeps the binding in the record only:
     /// listing and revoking then answer [`ErrorKind::Unsupported`].
@@ -663,20 +688,34 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
         Ok(sessions)
     }
 
-    async fn revoke(&self, ctx: &Context<'_>, user: &str, keys: &[String]) -> Result<usize, Error> {
+    async fn revoke(
+        &self,
+        ctx: &Context<'_>,
+        user: &str,
+        which: Revoke<'_>,
+    ) -> Result<usize, Error> {
         let index = index_key(ctx.config, user)?;
-        let prefix = format!("{}_", ctx.config.name);
-        let mut revoked = 0;
-        for key in keys.iter().filter(|key| key.starts_with(&prefix)) {
-            // Record first, then the entry: a revoked session is never
-            // usable, whatever happens between the two.
-            if self.backend.get(key).await?.is_some() {
-                revoked += 1;
+        let (mut revoked, mut failure) = (0, None);
+        for key in self.backend.index_members(&index).await? {
+            let digest = sha256_hex(&key);
+            let chosen = match which {
+                Revoke::All { except } => except != Some(digest.as_str()),
+                Revoke::One(wanted) => wanted == digest,
+            };
+            if !chosen {
+                continue;
             }
-            self.backend.delete(key).await?;
-            self.backend.index_remove(&index, key).await?;
+            match self.revoke_one(ctx, &index, user, &key).await {
+                Ok(ended) => revoked += usize::from(ended),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
         }
-        Ok(revoked)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(revoked),
+        }
     }
 
     async fn touch(&self, ctx: &Context<'_>, identity: &str, ttl: u64) -> Result<Touched, Error> {

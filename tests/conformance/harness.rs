@@ -48,16 +48,55 @@ pub enum StoreKind {
     Memory,
     Redis,
     Memcached,
+    /// The Redis Cluster of `scripts/services.sh start` (3 masters).
+    RedisCluster,
+    /// The master the Sentinels of `scripts/services.sh start` name.
+    RedisSentinel,
+    /// The ring of three memcached servers of `scripts/services.sh start`.
+    MemcachedRing,
 }
 
 /// A server address the test script exported; a clear failure when unset.
 pub fn service_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => value,
+        _ => panic!(
             "{name} is not set: run the tests through scripts/test.sh, which starts \
-             redis-server and memcached on loopback and exports their addresses"
-        )
-    })
+             redis-server (single, cluster, sentinel) and memcached (single, ring) on \
+             loopback with scripts/services.sh and exports their addresses"
+        ),
+    }
+}
+
+/// A store on the shared Redis Cluster.
+#[cfg(feature = "redis-cluster")]
+fn redis_cluster() -> SessionManagerBuilder {
+    let urls = service_env("HTTP_SESSION_REDIS_CLUSTER");
+    SessionManager::builder(
+        http_session::RedisStore::cluster(urls.split(',')).expect("valid cluster URLs"),
+    )
+}
+
+#[cfg(not(feature = "redis-cluster"))]
+fn redis_cluster() -> SessionManagerBuilder {
+    panic!("StoreKind::RedisCluster needs the redis-cluster feature")
+}
+
+/// A store on the master of the shared Sentinel set.
+#[cfg(feature = "redis-sentinel")]
+fn redis_sentinel() -> SessionManagerBuilder {
+    let spec = service_env("HTTP_SESSION_REDIS_SENTINEL");
+    let (master, urls) = spec
+        .split_once('@')
+        .expect("HTTP_SESSION_REDIS_SENTINEL is MASTER@URL,URL,...");
+    SessionManager::builder(
+        http_session::RedisStore::sentinel(master, urls.split(',')).expect("valid Sentinel URLs"),
+    )
+}
+
+#[cfg(not(feature = "redis-sentinel"))]
+fn redis_sentinel() -> SessionManagerBuilder {
+    panic!("StoreKind::RedisSentinel needs the redis-sentinel feature")
 }
 
 impl StoreKind {
@@ -69,13 +108,26 @@ impl StoreKind {
     /// Whether two servers built from this kind see the same sessions (a
     /// Redis or memcached server shared by several app processes).
     pub fn is_shared(self) -> bool {
-        matches!(self, StoreKind::Redis | StoreKind::Memcached)
+        matches!(
+            self,
+            StoreKind::Redis
+                | StoreKind::Memcached
+                | StoreKind::RedisCluster
+                | StoreKind::RedisSentinel
+                | StoreKind::MemcachedRing
+        )
     }
 
     /// Whether the store keeps a per-user index (lists and revokes a
     /// user's sessions).
     pub fn has_user_index(self) -> bool {
-        matches!(self, StoreKind::Memory | StoreKind::Redis)
+        matches!(
+            self,
+            StoreKind::Memory
+                | StoreKind::Redis
+                | StoreKind::RedisCluster
+                | StoreKind::RedisSentinel
+        )
     }
 
     /// A session id no test has used (32 lowercase hex digits).
@@ -96,7 +148,8 @@ impl StoreKind {
 
     /// A builder for this store, sealing with `key`. Each call makes a new
     /// store value: for the memory store an empty one, for Redis and
-    /// memcached a new client of the same server.
+    /// memcached (single, cluster, Sentinel, ring) a new client of the same
+    /// servers.
     pub fn builder(self, key: [u8; 32]) -> SessionManagerBuilder {
         match self {
             StoreKind::Plain => SessionManager::builder(PlainStore::plain()),
@@ -113,6 +166,16 @@ impl StoreKind {
             ),
             StoreKind::Memcached => SessionManager::builder(
                 http_session::MemcachedStore::memcached(service_env("HTTP_SESSION_MEMCACHED")),
+            ),
+            StoreKind::RedisCluster => redis_cluster(),
+            StoreKind::RedisSentinel => redis_sentinel(),
+            StoreKind::MemcachedRing => SessionManager::builder(
+                http_session::MemcachedStore::ring(
+                    service_env("HTTP_SESSION_MEMCACHED_RING")
+                        .split(',')
+                        .map(str::to_owned),
+                )
+                .expect("valid memcached ring addresses"),
             ),
         }
     }

@@ -1,8 +1,10 @@
 //! The conformance suite: every case runs against every framework x store,
 //! over real HTTP on loopback. One named test per combination, so a
-//! failure names it: `actix::redis::invalidate`. Redis and memcached are
-//! the real servers started by `scripts/test.sh`; without them those tests
-//! fail with a message saying so.
+//! failure names it: `actix::redis::invalidate`,
+//! `axum::redis_cluster::concurrent_writers_keep_every_key`. Redis (single,
+//! Cluster, Sentinel) and memcached (single, ring of three) are the real
+//! servers started by `scripts/test.sh`; without them those tests fail
+//! with a message saying so.
 
 #![allow(
     unreachable_pub,
@@ -90,6 +92,9 @@ macro_rules! matrix {
                 conformance!(memory, $driver, Memory, server);
                 conformance!(redis, $driver, Redis, server);
                 conformance!(memcached, $driver, Memcached, server);
+                conformance!(redis_cluster, $driver, RedisCluster, server);
+                conformance!(redis_sentinel, $driver, RedisSentinel, server);
+                conformance!(memcached_ring, $driver, MemcachedRing, server);
             }
         )*
     };

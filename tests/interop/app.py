@@ -61,10 +61,20 @@ def parse_args(argv=None):
         help="default: $HTTP_SESSION_REDIS_URL",
     )
     p.add_argument(
+        "--redis-cluster",
+        metavar="URL,URL,...",
+        help="redis: a Redis Cluster (redis.asyncio.RedisCluster) instead of --redis-url",
+    )
+    p.add_argument(
+        "--redis-sentinel",
+        metavar="MASTER@URL,URL,...",
+        help="redis: the master the Sentinels name (redis.asyncio.Sentinel.master_for)",
+    )
+    p.add_argument(
         "--memcached",
         default=os.environ.get("HTTP_SESSION_MEMCACHED"),
-        metavar="HOST:PORT",
-        help="default: $HTTP_SESSION_MEMCACHED",
+        metavar="HOST:PORT[,HOST:PORT...]",
+        help="default: $HTTP_SESSION_MEMCACHED; several: a ketama ring (KetamaRing)",
     )
     p.add_argument("--max-age", type=int, default=None)
     p.add_argument("--cookie-name", default="AIOHTTP_SESSION")
@@ -91,7 +101,7 @@ def parse_args(argv=None):
         if len(key) != 32:
             p.error("--key-hex must be 64 hex chars (32 bytes)")
         args.key = key
-    if args.storage == "redis" and not args.redis_url:
+    if args.storage == "redis" and not (args.redis_url or args.redis_cluster or args.redis_sentinel):
         p.error("--redis-url (or HTTP_SESSION_REDIS_URL) is required for redis")
     if args.storage == "memcached" and not args.memcached:
         p.error("--memcached (or HTTP_SESSION_MEMCACHED) is required for memcached")
@@ -129,7 +139,25 @@ async def make_storage(args):
         from redis import asyncio as aioredis
         from aiohttp_session.redis_storage import RedisStorage
 
-        client = aioredis.from_url(args.redis_url)
+        if args.redis_cluster:
+            client = aioredis.RedisCluster(
+                startup_nodes=[
+                    aioredis.cluster.ClusterNode(*host_port(url))
+                    for url in args.redis_cluster.split(",")
+                ]
+            )
+            await client.ping()
+
+            async def close():
+                await client.aclose()
+
+            return ClusterRedisStorage(client, **common), close
+        if args.redis_sentinel:
+            master, _, urls = args.redis_sentinel.partition("@")
+            sentinel = aioredis.Sentinel([host_port(url) for url in urls.split(",")])
+            client = sentinel.master_for(master)
+        else:
+            client = aioredis.from_url(args.redis_url)
         await client.ping()  # fail at startup, not on the first request
 
         async def close():
@@ -140,8 +168,11 @@ async def make_storage(args):
         import aiomcache
         from aiohttp_session.memcached_storage import MemcachedStorage
 
-        host, _, port = args.memcached.rpartition(":")
-        client = aiomcache.Client(host, int(port))
+        if "," in args.memcached:
+            client = KetamaRing(args.memcached.split(","))
+        else:
+            host, _, port = args.memcached.rpartition(":")
+            client = aiomcache.Client(host, int(port))
         await client.version()  # fail at startup, not on the first request
 
         async def close():
@@ -149,6 +180,68 @@ async def make_storage(args):
 
         return MemcachedStorage(client, **common), close
     raise AssertionError(args.storage)
+
+
+def host_port(url):
+    """("host", port) of redis://host:port[/]."""
+    host, _, port = url.removeprefix("redis://").rstrip("/").rpartition(":")
+    return host, int(port)
+
+
+def ClusterRedisStorage(cluster, **common):
+    """aiohttp-session's RedisStorage over a redis.asyncio.RedisCluster.
+
+    RedisStorage insists on a redis.asyncio.Redis (an isinstance check),
+    which a RedisCluster is not; it only calls get(key) and
+    set(key, value, ex=max_age), which a RedisCluster routes to the master
+    of the key's slot. So the storage is built on a placeholder client and
+    given the cluster afterwards.
+    """
+    from redis import asyncio as aioredis
+    from aiohttp_session.redis_storage import RedisStorage
+
+    storage = RedisStorage(aioredis.Redis(), **common)
+    storage._redis = cluster
+    return storage
+
+
+class KetamaRing:
+    """The part of aiomcache.Client that MemcachedStorage uses (get, set),
+    over a ring of memcached servers: each key goes to the server uhashring
+    picks with hash_fn="ketama", which is where http-session's
+    MemcachedStore::ring (KetamaFlavor::KetamaWeighted, the default) and
+    pylibmc with behaviors={"ketama_weighted": True} put it. Give all of
+    them the same servers in the same order. Nodes are named as libmemcached
+    names them: "host" for port 11211, "host:port" otherwise.
+    """
+
+    def __init__(self, addrs):
+        import aiomcache
+        from uhashring import HashRing
+
+        self.clients = {}
+        for addr in addrs:
+            host, _, port = addr.rpartition(":")
+            name = host if int(port) == 11211 else f"{host}:{port}"
+            self.clients[name] = aiomcache.Client(host, int(port))
+        self.ring = HashRing(nodes=list(self.clients), hash_fn="ketama")
+
+    def _client(self, key):
+        return self.clients[self.ring.get_node(key.decode("utf-8"))]
+
+    async def get(self, key, default=None):
+        return await self._client(key).get(key, default)
+
+    async def set(self, key, value, exptime=0):
+        return await self._client(key).set(key, value, exptime=exptime)
+
+    async def version(self):
+        for client in self.clients.values():
+            await client.version()
+
+    async def close(self):
+        for client in self.clients.values():
+            await client.close()
 
 
 def meta(session):

@@ -12,6 +12,10 @@
 //!   age, Redis TTL, the memcached 30-day rule, compared with Python.
 //! - `differences::*`: every deliberate difference of the README table,
 //!   with Python's behaviour and ours shown side by side.
+//! - `ring::*`: a memcached ring shared with Python: pylibmc (libmemcached)
+//!   and uhashring place keys where our ring does.
+//! - `scale::*`: aiohttp-session and our example server on a memcached
+//!   ring, a Redis Cluster and Redis Sentinel share sessions both ways.
 //!
 //! The interpreter comes from `HTTP_SESSION_PYTHON` (exported by
 //! `scripts/test.sh`); Redis and memcached from `HTTP_SESSION_REDIS_URL` and
@@ -31,7 +35,8 @@
     missing_docs,
     clippy::expect_used,
     clippy::unwrap_used,
-    reason = "test code: a failed expectation is a failed test"
+    clippy::print_stderr,
+    reason = "test code: a failed expectation is a failed test; measurements are printed"
 )]
 
 #[path = "../../examples/shared/mod.rs"]
@@ -782,6 +787,18 @@ impl Kv {
         }
     }
 
+    /// The members of a Redis set, and whether the key exists.
+    async fn get_set(&mut self, key: &str) -> (Vec<String>, bool) {
+        match self {
+            Kv::Redis(conn) => {
+                let members: Vec<String> = conn.smembers(key).await.unwrap();
+                let exists: bool = conn.exists(key).await.unwrap();
+                (members, exists)
+            }
+            Kv::Memcached(_) => panic!("memcached keeps no sets"),
+        }
+    }
+
     /// Stores `value` under `key` with `flags` (memcached) and no expiry.
     async fn set(&mut self, key: &str, value: &[u8], flags: u32) {
         match self {
@@ -890,3 +907,5 @@ mod expiry;
 mod handoff;
 mod headers;
 mod meta;
+mod ring;
+mod scale;

@@ -103,3 +103,73 @@ async fn our_member_survives_our_writes_and_a_python_write_drops_it() {
 
 /// The member's name in the record.
 const META: &str = http_session::META_MEMBER;
+
+/// A session bound to a user (our `POST /login?user=X`): Python reads the
+/// same record (the binding is in the member it ignores; the index is an
+/// extra key, `AIOHTTP_SESSION_user_X`, which it never looks at); a Python
+/// write drops the binding with the member, and our next listing prunes
+/// the then stale index entry.
+#[tokio::test]
+async fn python_shares_bound_sessions_and_a_python_write_unbinds() {
+    let mut kv = Kv::connect(Storage::Redis).await;
+    for framework in Framework::ALL {
+        let mut pair = Pair {
+            python: python_app(Storage::Redis, &Opts::MATRIX),
+            rust: rust_app(framework, Storage::Redis, &Opts::MATRIX),
+            jar: None,
+            storage: Storage::Redis,
+        };
+        let label = format!("{framework:?}");
+        let user = format!("alice-{}", random_id());
+        pair.ok(Side::Rust, "POST", &format!("/login?user={user}"), None)
+            .await;
+        let id = pair.jar.clone().expect("a session id");
+        let seen = pair.ok(Side::Python, "GET", "/get", None).await;
+        assert_eq!(seen, json!({"user": user}), "{label}: Python reads it");
+        let index = format!("AIOHTTP_SESSION_user_{user}");
+        let (members, _) = kv.get_set(&index).await;
+        assert_eq!(members, vec![store_key(&Opts::MATRIX, &id)], "{label}");
+        let listed = pair.ok(Side::Rust, "GET", "/sessions", None).await;
+        assert_eq!(
+            listed["sessions"].as_array().map(Vec::len),
+            Some(1),
+            "{label}"
+        );
+        // Python writes: the member (and the binding) is gone.
+        pair.ok(Side::Python, "POST", "/set", Some(json!({"n": 1})))
+            .await;
+        let python = record(&mut kv, &id).await;
+        assert!(python.get(META).is_none(), "{label}: {python}");
+        let meta = pair.ok(Side::Rust, "GET", "/get", None).await;
+        assert_eq!(meta, json!({"user": user, "n": 1}), "{label}");
+        let listed = pair.send(Side::Rust, "GET", "/sessions", None).await;
+        assert_eq!(
+            listed.status, 401,
+            "{label}: no longer bound: {}",
+            listed.body
+        );
+        // The index entry is stale now; the next listing of the user (here
+        // after a new login of the same user) prunes it.
+        let (members, _) = kv.get_set(&index).await;
+        assert_eq!(
+            members,
+            vec![store_key(&Opts::MATRIX, &id)],
+            "{label}: stale"
+        );
+        pair.ok(Side::Rust, "POST", &format!("/login?user={user}"), None)
+            .await;
+        let again = pair.jar.clone().expect("a new session id");
+        let listed = pair.ok(Side::Rust, "GET", "/sessions", None).await;
+        assert_eq!(
+            listed["sessions"].as_array().map(Vec::len),
+            Some(1),
+            "{label}"
+        );
+        let (members, _) = kv.get_set(&index).await;
+        assert_eq!(
+            members,
+            vec![store_key(&Opts::MATRIX, &again)],
+            "{label}: pruned"
+        );
+    }
+}

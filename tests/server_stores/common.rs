@@ -47,6 +47,108 @@ pub async fn value_of<B: KvBackend>(backend: &B, key: &str) -> Option<Vec<u8>> {
     backend.get(key).await.unwrap().map(|stored| stored.value)
 }
 
+/// The backend contract on one key, through the backend alone: write,
+/// read, TTL refresh, compare-and-set (won, lost, on a deleted key, on a
+/// taken key) and delete. Leaves the key deleted.
+pub async fn check_backend_contract<B: KvBackend>(label: &str, backend: &B, key: &str) {
+    backend.delete(key).await.unwrap();
+    assert_eq!(backend.get(key).await.unwrap(), None, "{label}: {key}");
+    // A new key: `Expect::Absent`.
+    let write = Write::Value {
+        value: b"one",
+        ttl: Some(60),
+    };
+    assert!(matches!(
+        backend.put(key, write, Expect::Absent).await.unwrap(),
+        Put::Done
+    ));
+    let one = backend.get(key).await.unwrap().expect("stored");
+    assert_eq!(one.value, b"one", "{label}");
+    // Taken: a second `Expect::Absent` fails.
+    let write = Write::Value {
+        value: b"other",
+        ttl: Some(60),
+    };
+    assert!(matches!(
+        backend.put(key, write, Expect::Absent).await.unwrap(),
+        Put::Changed(_)
+    ));
+    // Compare-and-set against what was read: wins once.
+    let write = Write::Value {
+        value: b"two",
+        ttl: None,
+    };
+    assert!(matches!(
+        backend
+            .put(key, write, Expect::Current(&one))
+            .await
+            .unwrap(),
+        Put::Done
+    ));
+    // The same expectation again is stale: it loses, and the value stays.
+    let write = Write::Value {
+        value: b"three",
+        ttl: None,
+    };
+    match backend
+        .put(key, write, Expect::Current(&one))
+        .await
+        .unwrap()
+    {
+        Put::Changed(Some(current)) => assert_eq!(current.value, b"two", "{label}"),
+        Put::Changed(None) => {}
+        other => panic!("{label}: stale compare-and-set gave {other:?}"),
+    }
+    assert_eq!(value_of(backend, key).await.as_deref(), Some(&b"two"[..]));
+    // A touch refreshes the TTL and keeps the value.
+    assert!(backend.touch(key, 30).await.unwrap(), "{label}");
+    assert_eq!(value_of(backend, key).await.as_deref(), Some(&b"two"[..]));
+    // A conditional delete of what is there.
+    let two = backend.get(key).await.unwrap().expect("stored");
+    assert!(matches!(
+        backend
+            .put(key, Write::Delete, Expect::Current(&two))
+            .await
+            .unwrap(),
+        Put::Done
+    ));
+    assert_eq!(backend.get(key).await.unwrap(), None, "{label}");
+    // A compare-and-set of a deleted key writes nothing back.
+    let write = Write::Value {
+        value: b"ghost",
+        ttl: Some(60),
+    };
+    assert!(matches!(
+        backend
+            .put(key, write, Expect::Current(&two))
+            .await
+            .unwrap(),
+        Put::Missing
+    ));
+    assert_eq!(backend.get(key).await.unwrap(), None, "{label}");
+    assert!(!backend.touch(key, 30).await.unwrap(), "{label}");
+    // Plain writes and deletes.
+    put_value(backend, key, b"four", Some(60)).await;
+    backend.delete(key).await.unwrap();
+    assert_eq!(backend.get(key).await.unwrap(), None, "{label}");
+    backend
+        .delete(key)
+        .await
+        .expect("deleting a missing key is fine");
+}
+
+/// An error and its sources, for a failure message.
+pub fn cause_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// What one request through the manager produced.
 pub struct Outcome {
     pub session: Session,
@@ -307,8 +409,9 @@ pub async fn check_command_counts<C: Counter>(
     manager: &SessionManager,
     counter: &mut C,
 ) {
-    // Open the store's connections first: that is not per-request work.
-    for _ in 0..8 {
+    // Open the store's connections first: that is not per-request work (a
+    // ring has a pool per server, each filled as requests come).
+    for _ in 0..64 {
         new_session(manager).await;
     }
     for (kind, (get, set, delete)) in REQUEST_KINDS {
@@ -342,6 +445,26 @@ pub async fn check_command_counts<C: Counter>(
 /// Takes snapshots of a server's command counters.
 pub trait Counter {
     async fn snapshot(&mut self) -> Snapshot;
+}
+
+/// Several servers' counters, summed (a cluster's nodes, a ring's servers).
+pub struct Sum<C>(pub Vec<C>);
+
+impl<C: Counter> Counter for Sum<C> {
+    async fn snapshot(&mut self) -> Snapshot {
+        let mut sum = Snapshot::default();
+        for counter in &mut self.0 {
+            let snap = counter.snapshot().await;
+            sum.get += snap.get;
+            sum.set += snap.set;
+            sum.delete += snap.delete;
+            sum.connections += snap.connections;
+            for (name, n) in snap.other {
+                *sum.other.entry(name).or_default() += n;
+            }
+        }
+        sum
+    }
 }
 
 /// Raw counter values at one moment.

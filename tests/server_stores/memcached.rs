@@ -21,10 +21,10 @@ fn addr() -> String {
 }
 
 /// A plain text-protocol connection, to look behind the store's back.
-struct Raw(BufReader<TcpStream>);
+pub struct Raw(BufReader<TcpStream>);
 
 impl Raw {
-    async fn connect(addr: &str) -> Self {
+    pub async fn connect(addr: &str) -> Self {
         let stream = TcpStream::connect(addr)
             .await
             .unwrap_or_else(|e| panic!("cannot reach memcached at {addr}: {e}"));
@@ -42,7 +42,7 @@ impl Raw {
     }
 
     /// `get`: the flags and value, if any.
-    async fn get(&mut self, key: &str) -> Option<(u32, Vec<u8>)> {
+    pub async fn get(&mut self, key: &str) -> Option<(u32, Vec<u8>)> {
         self.send(format!("get {key}\r\n").as_bytes()).await;
         let header = self.line().await;
         if header == "END" {
@@ -61,7 +61,7 @@ impl Raw {
 
     /// Remaining TTL through the meta command `mg <key> t`: `None`
     /// when absent, `Some(-1)` when the item never expires.
-    async fn ttl(&mut self, key: &str) -> Option<i64> {
+    pub async fn ttl(&mut self, key: &str) -> Option<i64> {
         self.send(format!("mg {key} t\r\n").as_bytes()).await;
         let line = self.line().await;
         if line == "EN" {
@@ -74,7 +74,7 @@ impl Raw {
         Some(t.parse().unwrap())
     }
 
-    async fn set(&mut self, key: &str, flags: u32, exptime: u64, value: &[u8]) {
+    pub async fn set(&mut self, key: &str, flags: u32, exptime: u64, value: &[u8]) {
         let header = format!("set {key} {flags} {exptime} {}\r\n", value.len());
         self.send(&[header.as_bytes(), value, b"\r\n"].concat())
             .await;

@@ -19,7 +19,7 @@ fn url() -> String {
     env_var("HTTP_SESSION_REDIS_URL")
 }
 
-async fn raw_connection(url: &str) -> MultiplexedConnection {
+pub async fn raw_connection(url: &str) -> MultiplexedConnection {
     raw::Client::open(url)
         .unwrap()
         .get_multiplexed_async_connection()
@@ -27,22 +27,73 @@ async fn raw_connection(url: &str) -> MultiplexedConnection {
         .unwrap_or_else(|e| panic!("cannot reach Redis at {url}: {e}"))
 }
 
+/// Whether the server at `url` is a replica whose link to its master is up.
+pub async fn is_synced_replica(url: &str) -> bool {
+    let Ok(client) = raw::Client::open(url) else {
+        return false;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return false;
+    };
+    let info: String = raw::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    info.contains("role:slave") && info.contains("master_link_status:up")
+}
+
+/// Whether every replica of the master at `url` has acknowledged all it
+/// streamed (replication is asynchronous: a write the replica has not got
+/// is lost when the master dies). Replicas acknowledge once a second.
+pub async fn replicas_caught_up(url: &str) -> bool {
+    let mut conn = raw_connection(url).await;
+    let info: String = raw::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let field = |line: &str, name: &str| -> Option<u64> {
+        line.split([',', ':'])
+            .find_map(|f| f.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let Some(offset) = info
+        .lines()
+        .find_map(|l| l.strip_prefix("master_repl_offset:"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    else {
+        return false;
+    };
+    let replicas: Vec<&str> = info.lines().filter(|l| l.starts_with("slave")).collect();
+    !replicas.is_empty()
+        && replicas.iter().all(|line| {
+            line.contains("state=online") && field(line, "offset").is_some_and(|o| o >= offset)
+        })
+}
+
 async fn ttl(conn: &mut MultiplexedConnection, key: &str) -> i64 {
     conn.ttl(key).await.unwrap()
 }
 
-/// Counts the commands clients send, through `MONITOR`: Redis's own
-/// command statistics also count the commands a script runs, which are not
-/// round trips. The script's commands show as `[0 lua]` and are left out.
-struct RedisCounter {
+/// Counts the commands clients send to one server, through `MONITOR`:
+/// Redis's own command statistics also count the commands a script runs,
+/// which are not round trips. The script's commands show as `[0 lua]` and
+/// are left out, and so are the commands of clients that are not
+/// applications: replication links (a replica shows what its master
+/// streams to it) and Sentinels (which ping and query the servers they
+/// watch).
+pub struct RedisCounter {
     lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     conn: MultiplexedConnection,
     markers: u64,
+    /// Addresses of replication links and Sentinels seen so far.
+    foreign: std::collections::HashSet<String>,
     _reader: tokio::task::JoinHandle<()>,
 }
 
 impl RedisCounter {
-    async fn start(url: &str) -> Self {
+    pub async fn start(url: &str) -> Self {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
         let addr = url
             .trim_start_matches("redis://")
@@ -66,7 +117,31 @@ impl RedisCounter {
             lines,
             conn: raw_connection(url).await,
             markers: 0,
+            foreign: std::collections::HashSet::new(),
             _reader,
+        }
+    }
+
+    /// Adds the replication links and Sentinels connected now to the
+    /// clients whose commands are not counted.
+    async fn note_foreign_clients(&mut self) {
+        let list: String = raw::cmd("CLIENT")
+            .arg("LIST")
+            .query_async(&mut self.conn)
+            .await
+            .unwrap();
+        for client in list.lines() {
+            let field = |name: &str| {
+                client
+                    .split(' ')
+                    .find_map(|f| f.strip_prefix(name)?.strip_prefix('='))
+                    .unwrap_or("")
+            };
+            let flags = field("flags");
+            if flags.contains('M') || flags.contains('S') || field("name").starts_with("sentinel-")
+            {
+                self.foreign.insert(field("addr").to_owned());
+            }
         }
     }
 }
@@ -93,10 +168,16 @@ impl Counter for RedisCounter {
             assert!(Instant::now() < deadline, "MONITOR never showed {marker}");
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        self.note_foreign_clients().await;
         let mut snap = Snapshot::default();
         for line in self.lines.lock().unwrap().iter() {
             // `<time> [<db> <client>] "<COMMAND>" ...`
-            if line.contains(" lua] ") {
+            let client = line
+                .split_once('[')
+                .and_then(|(_, rest)| rest.split_once(']'))
+                .and_then(|(inside, _)| inside.split_once(' '))
+                .map_or("", |(_, client)| client);
+            if client == "lua" || self.foreign.contains(client) {
                 continue;
             }
             let Some(name) = line.split('"').nth(1) else {
@@ -107,7 +188,7 @@ impl Counter for RedisCounter {
                 "set" | "evalsha" | "eval" => snap.set += 1,
                 "del" => snap.delete += 1,
                 // Our own counter queries.
-                "echo" | "info" => {}
+                "echo" | "info" | "client" => {}
                 other => *snap.other.entry(other.to_owned()).or_default() += 1,
             }
         }
@@ -124,6 +205,19 @@ impl Counter for RedisCounter {
             .parse()
             .unwrap();
         snap
+    }
+}
+
+/// The counters of several servers (the nodes of a cluster), summed.
+pub type Counters = Sum<RedisCounter>;
+
+impl Sum<RedisCounter> {
+    pub async fn start(urls: &[String]) -> Self {
+        let mut counters = Vec::new();
+        for url in urls {
+            counters.push(RedisCounter::start(url).await);
+        }
+        Sum(counters)
     }
 }
 
