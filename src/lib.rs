@@ -141,6 +141,23 @@
 //! records with [`ErrorKind::RecordTooLarge`]. `build()` warns when a server
 //! store's sessions would never expire (no `max_age`, no idle timeout).
 //!
+//! # Who is logged in where
+//!
+//! [`Session::set_user`] binds a session to a user (at login, after
+//! [`Session::renew`]). Server stores with a per-user index (the memory
+//! store, Redis in every set-up) then answer [`SessionManager::sessions_of`],
+//! [`SessionManager::count_sessions`], [`SessionManager::revoke`] and
+//! [`SessionManager::revoke_user`] ("log out everywhere"), and inside a
+//! handler [`Session::sessions`], [`Session::revoke_others`] and
+//! [`Session::revoke_everywhere`]. A session joins its user's index before
+//! its record is first written and leaves it only after its record is gone,
+//! so no usable session is ever missing from the index, also on Redis
+//! Cluster where the index and the records live on different nodes; dead
+//! entries are pruned when the index is listed. [`SessionHandle`]s are
+//! opaque (never a cookie). memcached and cookie stores answer
+//! [`ErrorKind::Unsupported`]: memcached may evict the index at any time,
+//! and a cookie store's sessions live in the clients' cookies.
+//!
 //! # Streaming responses and observability
 //!
 //! The session is saved when the handler returns its response; the
@@ -217,10 +234,13 @@ mod users;
 mod adapters;
 
 #[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub use adapters::actix;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use adapters::axum;
 #[cfg(feature = "warp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "warp")))]
 pub use adapters::warp;
 
 pub use config::{CookieConfig, SameSite};
@@ -231,12 +251,16 @@ pub use record::{Codec, DecodedRecord, JsonCodec, Meta, Record, META_MEMBER};
 pub use session::Session;
 pub use stores::{CookieStore, MemoryStore, PlainStore, ServerStore, SessionStore};
 #[cfg(feature = "fernet")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fernet")))]
 pub use stores::{FernetKey, FernetStore};
 #[cfg(feature = "memcached")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
 pub use stores::{KetamaFlavor, MemcachedBackend, MemcachedStore};
 #[cfg(feature = "nacl")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nacl")))]
 pub use stores::{NaClKey, NaClStore};
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use stores::{RedisBackend, RedisStore};
 pub use typed::{SessionData, Typed};
 pub use users::{SessionHandle, SessionInfo};

@@ -40,21 +40,28 @@ mod server;
 mod turns;
 
 #[cfg(feature = "fernet")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fernet")))]
 pub use cookie::fernet::{Fernet, FernetKey};
 #[cfg(feature = "nacl")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nacl")))]
 pub use cookie::nacl::{NaCl, NaClKey};
 #[cfg(feature = "fernet")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fernet")))]
 pub use cookie::FernetStore;
 #[cfg(feature = "nacl")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nacl")))]
 pub use cookie::NaClStore;
 pub use cookie::PlainStore;
 pub use cookie::{CookieStore, OpenError, Plain, Sealer};
 #[cfg(feature = "memcached")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
 pub use ketama::Flavor as KetamaFlavor;
 #[cfg(feature = "memcached")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
 pub use memcached::{MemcachedBackend, MemcachedStore};
 pub use memory::{Capacity, MemoryBackend, MemoryStore};
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{RedisBackend, RedisStore};
 pub(crate) use server::sha256_hex;
 pub use server::{
