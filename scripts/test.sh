@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of the crate on this machine, installing what is missing:
 # the Python venv with the real aiohttp-session for the interop tests
-# (scripts/pyenv.sh, exported as HTTP_SESSION_PYTHON), and redis-server and
+# (scripts/pyenv.sh, exported as HTTP_SESSION_PYTHON), redis-server and
 # memcached (Debian packages), started on free loopback ports for the
-# duration of the run and stopped afterwards.
+# duration of the run and stopped afterwards, and Debian's chromium and
+# chromium-driver for the browser test (tests/browser.rs, which starts its
+# own chromedriver; screenshots in <target dir>/browser/).
 #
 #   scripts/test.sh              # all tests, all features, doctests included
 #   scripts/test.sh -- NAME      # extra arguments go to `cargo test`
@@ -35,6 +37,7 @@ export HTTP_SESSION_PYTHON
 echo "test.sh: interop python at $HTTP_SESSION_PYTHON" >&2
 
 scripts/services.sh install
+scripts/services.sh install-browser
 
 services_dir=$(mktemp -d "${TMPDIR:-/tmp}/http-session-services.XXXXXX")
 cleanup() {
@@ -48,8 +51,8 @@ scripts/services.sh start "$services_dir"
 export HTTP_SESSION_REDIS_URL HTTP_SESSION_MEMCACHED
 echo "test.sh: redis at $HTTP_SESSION_REDIS_URL, memcached at $HTTP_SESSION_MEMCACHED" >&2
 
-# The example servers are spawned as processes by tests/interop.rs and
-# tests/shared_sessions.rs: build them first, so a run of one test target
-# never drives stale binaries.
+# The example servers and the demo are spawned as processes by
+# tests/interop, tests/shared_sessions.rs and tests/browser.rs: build them
+# first, so a run of one test target never drives stale binaries.
 cargo build --all-features --examples
 cargo test --all-features "${extra[@]}"
