@@ -100,7 +100,8 @@ impl SessionManager {
     /// The live sessions bound to `user`, newest write first. Stale index
     /// entries (expired, deleted or rebound sessions) are pruned on the way.
     ///
-    /// [`ErrorKind::Unsupported`] for cookie stores and memcached.
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) for cookie
+    /// stores and memcached.
     pub async fn sessions_of(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
         self.list(user, None).await
     }
