@@ -256,7 +256,7 @@ fn login_renews_and_escapes(browser: &Browser, shots: &mut Shots) {
     let flash = browser.text("#flash").expect("the welcome message");
     assert_eq!(
         flash,
-        format!("Welcome, {NAME}! Your session has a new id.")
+        format!("Welcome, {NAME}! Your session was renewed at login.")
     );
 
     // Escaped: shown as text, run as nothing.

@@ -150,7 +150,7 @@ async fn login(session: Session, Form(form): Form<LoginForm>) -> Result<Redirect
     }
     session.insert(
         FLASH,
-        format!("Welcome, {name}! Your session has a new id."),
+        format!("Welcome, {name}! Your session was renewed at login."),
     )?;
     Ok(Redirect::to("/"))
 }
