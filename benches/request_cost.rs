@@ -15,7 +15,12 @@
 //! `memory_w1`, `memory_w2`, `fernet_w1`, `fernet_w2` (W1: no cookie, a new
 //! session; W2: read-modify-write of an existing one).
 
-#![allow(clippy::unwrap_used, clippy::print_stderr, missing_docs, reason = "a measuring tool")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    missing_docs,
+    reason = "a measuring tool"
+)]
 
 use std::future::Future;
 use std::hint::black_box;
@@ -53,10 +58,12 @@ fn main() {
     };
     let n: u64 = n.parse().unwrap();
     let manager = if kind.starts_with("fernet") {
-        SessionManager::builder(FernetStore::fernet(&FernetKey::from_bytes(&[7; 32]).unwrap()))
-            .max_age(3600)
-            .build()
-            .unwrap()
+        SessionManager::builder(FernetStore::fernet(
+            &FernetKey::from_bytes(&[7; 32]).unwrap(),
+        ))
+        .max_age(3600)
+        .build()
+        .unwrap()
     } else {
         SessionManager::builder(MemoryStore::memory())
             .max_age(3600)
@@ -64,7 +71,13 @@ fn main() {
             .unwrap()
     };
     let first = incr(&manager, None).unwrap();
-    let pair = first.to_str().unwrap().split(';').next().unwrap().to_owned();
+    let pair = first
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let cookie = Some(pair.as_bytes());
     for _ in 0..n {
         let out = match kind.as_str() {

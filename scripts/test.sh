@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test of the crate on this machine, installing what is missing:
 # the Python venv with the real aiohttp-session for the interop tests
-# (scripts/pyenv.sh, exported as HTTP_SESSION_PYTHON), and redis-server,
+# (scripts/pyenv.sh, exported as HTTP_SESSION_PYTHON), redis-server,
 # redis-sentinel and memcached (Debian packages): a Redis, a Redis Cluster,
 # a Sentinel set, a memcached and a ring of three memcached, started on free
 # loopback ports for the duration of the run (scripts/services.sh start)
-# and stopped afterwards.
+# and stopped afterwards; and Debian's chromium and chromium-driver for the
+# browser test (tests/browser.rs, which starts its own chromedriver;
+# screenshots in <target dir>/browser/).
 #
 #   scripts/test.sh              # all tests, all features, doctests included
 #   scripts/test.sh -- NAME      # extra arguments go to `cargo test`
@@ -40,6 +42,7 @@ export HTTP_SESSION_PYTHON
 echo "test.sh: interop python at $HTTP_SESSION_PYTHON" >&2
 
 scripts/services.sh install
+scripts/services.sh install-browser
 
 services_dir=$(mktemp -d "${TMPDIR:-/tmp}/http-session-services.XXXXXX")
 cleanup() {
@@ -60,9 +63,9 @@ echo "test.sh: redis cluster at $HTTP_SESSION_REDIS_CLUSTER" >&2
 echo "test.sh: redis sentinel at $HTTP_SESSION_REDIS_SENTINEL" >&2
 echo "test.sh: memcached ring at $HTTP_SESSION_MEMCACHED_RING" >&2
 
-# The example servers are spawned as processes by tests/interop.rs and
-# tests/shared_sessions.rs: build them first, so a run of one test target
-# never drives stale binaries.
+# The example servers and the demo are spawned as processes by
+# tests/interop, tests/shared_sessions.rs and tests/browser.rs: build them
+# first, so a run of one test target never drives stale binaries.
 cargo build --all-features --examples
 cargo test --all-features "${extra[@]}"
 

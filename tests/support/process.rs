@@ -1,5 +1,5 @@
-//! Server processes for the tests that spawn them (`tests/interop.rs`,
-//! `tests/shared_sessions.rs`).
+//! Server processes for the tests that spawn them (`tests/interop`,
+//! `tests/shared_sessions.rs`, `tests/browser.rs`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
