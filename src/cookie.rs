@@ -2,8 +2,6 @@
 //! `Set-Cookie`, byte-compatible with Python's `http.cookies` as used by
 //! aiohttp-session.
 
-use std::fmt::Write as _;
-
 use crate::config::CookieConfig;
 use crate::error::{Error, ErrorKind};
 
@@ -244,7 +242,8 @@ pub fn render_set_cookie(
         out.push_str("; HttpOnly");
     }
     if let Some(age) = max_age.or(config.max_age) {
-        let _ = write!(out, "; Max-Age={age}");
+        out.push_str("; Max-Age=");
+        push_decimal(&mut out, age);
     }
     push_tail(&mut out, config);
     Ok(out)
@@ -297,17 +296,47 @@ fn push_expires(out: &mut String, secs: u64) {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(days);
-    let _ = write!(
-        out,
-        "{}, {:02}-{}-{:04} {:02}:{:02}:{:02} GMT",
-        DAYS[usize::try_from(days % 7).unwrap_or(0)],
-        day,
-        MONTHS[usize::try_from(month - 1).unwrap_or(0)],
-        year,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
+    out.push_str(DAYS[usize::try_from(days % 7).unwrap_or(0)]);
+    out.push_str(", ");
+    push_two(out, day);
+    out.push('-');
+    out.push_str(MONTHS[usize::try_from(month - 1).unwrap_or(0)]);
+    out.push('-');
+    push_decimal(out, year); // 1970 or later: always four digits or more
+    out.push(' ');
+    push_two(out, rem / 3600);
+    out.push(':');
+    push_two(out, rem % 3600 / 60);
+    out.push(':');
+    push_two(out, rem % 60);
+    out.push_str(" GMT");
+}
+
+/// Appends `n` (below 100) as two digits. The cookie's numbers are written
+/// by hand rather than with `write!`: formatting machinery was a tenth of
+/// a request's instructions (`benches/request_cost.sh`).
+fn push_two(out: &mut String, n: u64) {
+    out.push(digit(n / 10 % 10));
+    out.push(digit(n % 10));
+}
+
+/// Appends `n` in decimal, without leading zeros.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + u8::try_from(n % 10).unwrap_or(0);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    push_ascii(out, &buf[at..]);
+}
+
+fn digit(n: u64) -> char {
+    char::from(b'0' + u8::try_from(n % 10).unwrap_or(0))
 }
 
 /// Converts days since 1970-01-01 to a (year, month, day) civil date
@@ -440,6 +469,44 @@ mod tests {
             "AIOHTTP_SESSION=tok; Domain=example.test; expires=Fri, 21-Nov-2025 21:19:53 GMT; \
              HttpOnly; Max-Age=3600; Path=/app; SameSite=Strict; Secure"
         );
+    }
+
+    #[test]
+    fn hand_written_numbers_match_the_formatter() {
+        // Leap days, year ends, single digits, large ages.
+        let stamps = [
+            0,
+            59,
+            951_782_400,
+            1_078_012_799,
+            1_709_164_800,
+            4_102_444_799,
+        ];
+        for now in stamps.into_iter().chain((0..400).map(|i| i * 7_654_321)) {
+            let mut expires = String::new();
+            push_expires(&mut expires, now);
+            let (days, rem) = (now / 86_400, now % 86_400);
+            let (y, m, d) = civil_from_days(days);
+            let reference = format!(
+                "{d:02}-{m:02}-{y:04} {:02}:{:02}:{:02} GMT",
+                rem / 3600,
+                rem % 3600 / 60,
+                rem % 60
+            );
+            let month = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ][usize::try_from(m - 1).unwrap()];
+            assert_eq!(
+                expires[5..],
+                reference.replacen(&format!("-{m:02}-"), &format!("-{month}-"), 1)
+            );
+            let mut decimal = String::new();
+            push_decimal(&mut decimal, now * 1_000_003);
+            assert_eq!(decimal, (now * 1_000_003).to_string());
+        }
+        let mut max = String::new();
+        push_decimal(&mut max, u64::MAX);
+        assert_eq!(max, u64::MAX.to_string());
     }
 
     #[test]
