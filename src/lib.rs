@@ -247,7 +247,7 @@ pub use config::{CookieConfig, SameSite};
 pub use cookie::{render_removal, render_set_cookie, MAX_COOKIE_SIZE};
 pub use error::{Error, ErrorKind};
 pub use manager::{LazySession, ResponseHeaders, SessionManager, SessionManagerBuilder};
-pub use record::{Codec, DecodedRecord, JsonCodec, Meta, Record, META_MEMBER};
+pub use record::{Codec, DecodedRecord, JsonCodec, Meta, Record, SharedRecord, META_MEMBER};
 pub use session::Session;
 pub use stores::{CookieStore, MemoryStore, PlainStore, ServerStore, SessionStore};
 #[cfg(feature = "fernet")]

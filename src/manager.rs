@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use serde_json::{Map, Number};
+use serde_json::Number;
 use tracing::Instrument;
 
 use crate::clock::Clock;
@@ -14,10 +14,10 @@ use crate::config::{CookieConfig, SameSite};
 use crate::cookie::{find_cookie, render_removal, render_set_cookie};
 use crate::error::{Error, ErrorKind};
 use crate::expiry::{created_secs, Policy, Verdict};
-use crate::record::{Codec, DecodedRecord, JsonCodec, Meta, Record};
+use crate::record::{Codec, JsonCodec, Meta, SharedRecord};
 use crate::session::{Session, State};
 use crate::stores::{
-    Context, DynStore, Remaining, SaveRequest, Saved, SessionStore, Touched, Users,
+    Context, DynStore, Opened, Remaining, SaveRequest, Saved, SessionStore, Touched, Users,
 };
 
 /// A store plus the cookie options: the one value every framework adapter
@@ -139,7 +139,7 @@ impl SessionManager {
         let Some(loaded) = loaded? else {
             return Ok(fresh("rejected"));
         };
-        let Ok(record) = self.inner.codec.decode_record(&loaded.record.value) else {
+        let Ok(record) = loaded.record.value.open(&*self.inner.codec) else {
             tracing::debug!(target: "http_session", "session record does not decode; starting a fresh session");
             return Ok(fresh("rejected"));
         };
@@ -168,15 +168,16 @@ impl SessionManager {
     /// `created`.
     fn restore(
         &self,
-        record: DecodedRecord,
+        record: Option<Opened>,
         identity: Option<String>,
         now: u64,
     ) -> (State, Option<Verdict>) {
         let policy = &self.inner.policy;
-        let Some(data) = record.session else {
+        let Some(record) = record else {
             tracing::debug!(target: "http_session", "session record has no session object; starting a fresh session");
             return (self.fresh(now), None);
         };
+        let data = record.session;
         let meta = record.meta.unwrap_or_default();
         // A server store's rolling session is refreshed in the store (its
         // TTL), not in the record: the store expires it when idle.
@@ -186,7 +187,7 @@ impl SessionManager {
             Verdict::Alive => data,
             Verdict::AgedOut => {
                 tracing::debug!(target: "http_session", "session older than max_age; its data is dropped");
-                Map::new()
+                Arc::default()
             }
             Verdict::Expired(reason) => {
                 tracing::debug!(
@@ -282,13 +283,12 @@ impl SessionManager {
         let (record, identity, discarded, empty, lifetime, origin, changes, loaded_user, user) = {
             let mut state = session.lock();
             let meta = self.meta_for(&state, now);
-            let record = Record {
-                created: &state.created,
-                session: &state.data,
-                meta: Some(&meta),
+            let record = SharedRecord {
+                created: state.created.clone(),
+                session: Arc::clone(&state.data),
+                meta: (!meta.is_empty()).then_some(meta),
             };
-            let empty = record.is_empty();
-            let record = self.inner.codec.encode(&record)?;
+            let empty = record.as_record().is_empty();
             (
                 record,
                 state.identity.clone(),

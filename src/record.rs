@@ -2,6 +2,7 @@
 //! codec that turns it into bytes.
 
 use std::io;
+use std::sync::Arc;
 
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -20,7 +21,7 @@ pub const META_MEMBER: &str = "http_session";
 /// session has [`Meta`], a
 /// third member `"http_session"` follows; aiohttp-session ignores it on
 /// load (and drops it when it rewrites the record).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Record<'a> {
     /// When the session data was last modified (Unix seconds).
     pub created: &'a Number,
@@ -35,6 +36,17 @@ impl Record<'_> {
     /// session bound to a user is kept, even with no data).
     pub fn is_empty(&self) -> bool {
         self.session.is_empty() && self.meta.is_none_or(|meta| meta.user.is_none())
+    }
+}
+
+/// Only the shape: the record holds session data.
+impl std::fmt::Debug for Record<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("created", self.created)
+            .field("keys", &self.session.len())
+            .field("meta", &self.meta)
+            .finish()
     }
 }
 
@@ -139,7 +151,7 @@ impl std::fmt::Debug for Meta {
 /// `created` is `None` when the record has no numeric `created`; `session`
 /// is `None` when it has no `session` object (the manager then starts a
 /// fresh session, as it does for a document that is not an object).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct DecodedRecord {
     /// The record's `created` (Unix seconds), when it is a number.
     pub created: Option<Number>,
@@ -147,6 +159,17 @@ pub struct DecodedRecord {
     pub session: Option<Map<String, Value>>,
     /// The record's `"http_session"` member, when it has one.
     pub meta: Option<Meta>,
+}
+
+/// Only the shape: the record holds session data.
+impl std::fmt::Debug for DecodedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecodedRecord")
+            .field("created", &self.created)
+            .field("keys", &self.session.as_ref().map(Map::len))
+            .field("meta", &self.meta)
+            .finish()
+    }
 }
 
 impl DecodedRecord {
@@ -166,6 +189,71 @@ impl DecodedRecord {
             },
             meta: document.get(META_MEMBER).and_then(Meta::from_value),
         }
+    }
+}
+
+/// A record kept decoded: what the session manager hands a store to save,
+/// and what a store in this process ([`MemoryBackend`]) holds, shared by
+/// every request that loads it. The map is behind an `Arc`: a load copies
+/// nothing, and a request copies the map only when it first writes to it.
+///
+/// [`MemoryBackend`]: crate::stores::MemoryBackend
+#[derive(Clone, PartialEq)]
+pub struct SharedRecord {
+    /// When the session data was last modified (Unix seconds).
+    pub created: Number,
+    /// The session data.
+    pub session: Arc<Map<String, Value>>,
+    /// What the expiry rules and the user binding need, if anything.
+    pub meta: Option<Meta>,
+}
+
+impl SharedRecord {
+    /// The record as a [`Codec`] encodes it.
+    pub fn as_record(&self) -> Record<'_> {
+        Record {
+            created: &self.created,
+            session: &self.session,
+            meta: self.meta.as_ref(),
+        }
+    }
+
+    /// About the size of the record as the JSON codec writes it, counted
+    /// without writing it (a string by its length, a number as 8 bytes):
+    /// what a record held decoded costs against a byte capacity.
+    pub fn approximate_size(&self) -> usize {
+        fn size(value: &Value) -> usize {
+            match value {
+                Value::Null | Value::Bool(_) => 5,
+                Value::Number(_) => 8,
+                Value::String(s) => s.len() + 2,
+                Value::Array(items) => 2 + items.iter().map(|v| size(v) + 2).sum::<usize>(),
+                Value::Object(map) => map_size(map),
+            }
+        }
+        fn map_size(map: &Map<String, Value>) -> usize {
+            2 + map
+                .iter()
+                .map(|(k, v)| k.len() + 6 + size(v))
+                .sum::<usize>()
+        }
+        let meta = self
+            .meta
+            .as_ref()
+            .filter(|meta| !meta.is_empty())
+            .map_or(0, |meta| 64 + meta.user.as_ref().map_or(0, String::len));
+        // `{"created": N, "session": {...}}`
+        26 + 8 + map_size(&self.session) + meta
+    }
+}
+
+/// Only the shape: the record holds session data.
+impl std::fmt::Debug for SharedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedRecord")
+            .field("keys", &self.session.len())
+            .field("meta", &self.meta)
+            .finish()
     }
 }
 

@@ -47,7 +47,8 @@ pub struct Session {
 /// Everything the manager needs to save a session.
 #[derive(Debug, Clone)]
 pub(crate) struct State {
-    pub(crate) data: Map<String, Value>,
+    /// Shared with the store's copy until the first write (copy on write).
+    pub(crate) data: Arc<Map<String, Value>>,
     pub(crate) created: Number,
     pub(crate) identity: Option<String>,
     pub(crate) new: bool,
@@ -88,7 +89,7 @@ pub(crate) struct State {
 impl State {
     pub(crate) fn fresh(max_age: Option<u64>, clock: Clock, strict: bool, now: u64) -> Self {
         Self {
-            data: Map::new(),
+            data: Arc::default(),
             created: Number::from(now),
             identity: None,
             new: true,
@@ -238,7 +239,7 @@ impl Session {
         let mut state = self.lock();
         state.touch();
         state.wrote(&key);
-        state.data.insert(key, value)
+        Arc::make_mut(&mut state.data).insert(key, value)
     }
 
     /// Removes `key` and returns its raw value. When the key was present the
@@ -248,7 +249,11 @@ impl Session {
         let mut state = self.lock();
         state.read(key);
         // Keep the other keys in insertion order, as a Python dict does.
-        let old = state.data.shift_remove(key);
+        let old = if state.data.contains_key(key) {
+            Arc::make_mut(&mut state.data).shift_remove(key)
+        } else {
+            None
+        };
         if old.is_some() {
             state.touch();
             state.wrote(key);
@@ -299,7 +304,7 @@ impl Session {
     pub fn clear(&self) {
         let mut state = self.lock();
         if !state.data.is_empty() {
-            state.data.clear();
+            state.data = Arc::default();
             state.touch();
             state.replace_all();
         }
@@ -309,7 +314,7 @@ impl Session {
     pub fn to_map(&self) -> Map<String, Value> {
         let mut state = self.lock();
         state.read_all();
-        state.data.clone()
+        Map::clone(&state.data)
     }
 
     /// Runs `f` on the map (for in-place edits of nested values) and marks
@@ -320,8 +325,8 @@ impl Session {
         let mut state = self.lock();
         state.touch();
         state.read_all();
-        let before = state.data.clone();
-        let result = f(&mut state.data);
+        let before = Arc::clone(&state.data);
+        let result = f(Arc::make_mut(&mut state.data));
         let State { data, .. } = &*state;
         let touched: Vec<String> = data
             .iter()
@@ -395,7 +400,7 @@ impl Session {
     /// lifetime starts now.
     pub fn invalidate(&self) {
         let mut state = self.lock();
-        state.data.clear();
+        state.data = Arc::default();
         state.changed = true;
         state.replace_all();
         state.drop_identity();
@@ -595,7 +600,7 @@ mod tests {
         state.new = false;
         state.identity = Some("abc".into());
         state.created = Number::from(1);
-        state.data.insert("a".into(), json!(1));
+        Arc::make_mut(&mut state.data).insert("a".into(), json!(1));
         Session::from_state(state)
     }
 

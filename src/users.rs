@@ -152,12 +152,12 @@ impl SessionManager {
         let mut listed: Vec<SessionInfo> = sessions
             .into_iter()
             .map(|s| {
-                let record = ctx.codec.decode_record(&s.record.value).unwrap_or_default();
-                let created = created_secs(record.created.as_ref());
+                let record = s.record.value.open(ctx.codec).ok().flatten();
+                let created = created_secs(record.as_ref().and_then(|r| r.created.as_ref()));
                 SessionInfo {
                     handle: SessionHandle::new(user, &s.key),
                     created,
-                    last_write: record.meta.and_then(|m| m.last).or(created),
+                    last_write: record.and_then(|r| r.meta?.last).or(created),
                     expires: match s.remaining {
                         Remaining::Seconds(left) => Some(ctx.now.saturating_add(left)),
                         Remaining::Never | Remaining::Unknown => None,

@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use http_session::stores::{Expect, KvBackend, MemoryBackend, Put, Sealer, Stored, Write};
+use http_session::stores::{Expect, KvBackend, MemoryBackend, Payload, Put, Sealer, Stored, Write};
 use http_session::{
     Error, FernetKey, FernetStore, MemoryStore, NaClKey, NaClStore, PlainStore, ServerStore,
     SessionManager,
@@ -66,7 +66,10 @@ impl KvBackend for Counted {
 
 /// Writes a raw record under `key` (as another client would).
 async fn seed(backend: &MemoryBackend, key: &str, value: &[u8]) {
-    let write = Write::Value { value, ttl: None };
+    let write = Write::Value {
+        value: &Payload::from(value),
+        ttl: None,
+    };
     assert!(matches!(
         backend.put(key, write, Expect::Absent).await.unwrap(),
         Put::Done
@@ -211,7 +214,7 @@ async fn record_layout_matches_aiohttp_session() {
         .unwrap()
         .unwrap()
         .value;
-    let text = String::from_utf8(raw).unwrap();
+    let text = String::from_utf8(raw.encoded().unwrap().to_vec()).unwrap();
     let created: i64 = text["{\"created\": ".len()..text.find(',').unwrap()]
         .parse()
         .unwrap();
@@ -420,7 +423,7 @@ async fn unreadable_server_record_gives_a_fresh_session_and_a_new_id() {
             .unwrap()
             .unwrap()
             .value,
-        b"notjson"
+        Payload::from(&b"notjson"[..])
     );
 }
 
@@ -573,9 +576,34 @@ async fn records_over_the_maximum_size_are_refused_and_nothing_is_lost() {
         .unwrap()
         .unwrap()
         .value;
-    assert!(String::from_utf8(raw)
+    assert!(String::from_utf8(raw.encoded().unwrap().to_vec())
         .unwrap()
         .ends_with(r#""session": {"a": 1}}"#));
+}
+
+/// The memory store keeps records decoded: the size limit still measures
+/// the record as the codec writes it.
+#[tokio::test]
+async fn the_memory_store_measures_its_decoded_records() {
+    let manager = SessionManager::new(MemoryStore::memory().with_max_record_size(200));
+    let line = request(&manager, None, |s| drop(s.unwrap().insert("a", 1)), true)
+        .await
+        .unwrap();
+    let id = cookie_id(&line);
+    let lazy = manager.start_with_value(Some(id.clone()));
+    let session = lazy.get().await.unwrap();
+    // `{"created": 1234567890, "session": {"a": 1, "big": "xxx..."}}`:
+    // 200 bytes with 145 x's, one more is too many.
+    session.insert("big", "x".repeat(146)).unwrap();
+    let err = lazy.finish().await.unwrap_err();
+    assert_eq!(err.kind(), http_session::ErrorKind::RecordTooLarge);
+    let lazy = manager.start_with_value(Some(id.clone()));
+    let session = lazy.get().await.unwrap();
+    assert_eq!(session.keys(), ["a"], "nothing was written");
+    session.insert("big", "x".repeat(145)).unwrap();
+    assert!(lazy.finish().await.unwrap().is_some());
+    let lazy = manager.start_with_value(Some(id));
+    assert_eq!(lazy.get().await.unwrap().keys(), ["a", "big"]);
 }
 
 /// Three logins of one user in the memory store, then expiry: the index
@@ -889,4 +917,73 @@ async fn rotation_reads_old_cookies_and_saves_with_the_current_key() {
         .await;
         assert_eq!(read, None);
     }
+}
+
+/// The memory store shares its records with the requests that load them:
+/// a write in one request is invisible to others until it is saved, and
+/// never reaches the store if the request is not finished.
+#[tokio::test]
+async fn shared_records_are_copied_on_write() {
+    let manager = SessionManager::new(MemoryStore::memory());
+    let line = request(&manager, None, |s| drop(s.unwrap().insert("a", 1)), true)
+        .await
+        .unwrap();
+    let id = cookie_id(&line);
+    let writer = manager.start_with_value(Some(id.clone()));
+    let session = writer.get().await.unwrap();
+    session.insert("a", 2).unwrap();
+    session.update(|map| map.insert("b".into(), json!([1])));
+    let reader = manager.start_with_value(Some(id.clone()));
+    assert_eq!(
+        reader.get().await.unwrap().to_map(),
+        json!({"a": 1}).as_object().unwrap().clone()
+    );
+    drop(writer); // never finished: nothing is saved
+    let again = manager.start_with_value(Some(id.clone()));
+    assert_eq!(again.get().await.unwrap().get::<i64>("a").unwrap(), Some(1));
+    // A saved write is what the next request sees.
+    let writer = manager.start_with_value(Some(id.clone()));
+    writer.get().await.unwrap().insert("a", 3).unwrap();
+    writer.finish().await.unwrap();
+    let after = manager.start_with_value(Some(id));
+    assert_eq!(after.get().await.unwrap().get::<i64>("a").unwrap(), Some(3));
+}
+
+/// Records print their shape, never their data.
+#[test]
+fn records_print_no_session_data() {
+    use http_session::{Codec, DecodedRecord, JsonCodec, Record, SharedRecord};
+    let data = json!({"secret": "hunter2"}).as_object().unwrap().clone();
+    let created = serde_json::Number::from(5);
+    let record = Record {
+        created: &created,
+        session: &data,
+        meta: None,
+    };
+    let encoded = JsonCodec.encode(&record).unwrap();
+    let shared = SharedRecord {
+        created: created.clone(),
+        session: Arc::new(data.clone()),
+        meta: None,
+    };
+    let decoded = DecodedRecord {
+        created: Some(created.clone()),
+        session: Some(data.clone()),
+        meta: None,
+    };
+    let stored = Stored::unversioned(encoded.clone());
+    let payload = Payload::Shared(Arc::new(shared.clone()));
+    let write = Write::Value {
+        value: &payload,
+        ttl: None,
+    };
+    let text = format!("{record:?} {shared:?} {decoded:?} {stored:?} {payload:?} {write:?}");
+    assert!(
+        !text.contains("hunter2") && !text.contains("secret"),
+        "{text}"
+    );
+    assert!(
+        text.contains("keys: 1") && text.contains(&format!("len: {}", encoded.len())),
+        "{text}"
+    );
 }

@@ -400,10 +400,7 @@ impl Connection {
         if self.read_line().await? != b"END" {
             return Err(invalid("END after the value"));
         }
-        Ok(Some(Stored {
-            value,
-            version: Some(cas),
-        }))
+        Ok(Some(Stored::versioned(value, cas)))
     }
 
     /// Meta get `mg key v c t`: the value, its CAS unique and its TTL.
@@ -448,11 +445,7 @@ impl Connection {
             Some(t) if t >= 0 => Remaining::Seconds(u64::try_from(t).unwrap_or(0)),
             _ => Remaining::Unknown,
         };
-        let stored = Stored {
-            value,
-            version: Some(cas),
-        };
-        Ok(Some((stored, remaining)))
+        Ok(Some((Stored::versioned(value, cas), remaining)))
     }
 
     /// A storage command: `add` or `cas`, flags 0.
@@ -633,11 +626,14 @@ impl KvBackend for MemcachedBackend {
     async fn put(&self, key: &str, write: Write<'_>, expect: Expect<'_>) -> Result<Put, Error> {
         let op = match (write, expect) {
             (Write::Value { value, ttl }, Expect::Absent) => {
-                Op::Add(key, value, exptime(ttl, unix_now()))
+                Op::Add(key, value.encoded()?, exptime(ttl, unix_now()))
             }
-            (Write::Value { value, ttl }, Expect::Current(held)) => {
-                Op::Cas(key, value, exptime(ttl, unix_now()), cas_of(held)?)
-            }
+            (Write::Value { value, ttl }, Expect::Current(held)) => Op::Cas(
+                key,
+                value.encoded()?,
+                exptime(ttl, unix_now()),
+                cas_of(held)?,
+            ),
             (Write::Delete, Expect::Current(held)) => Op::DeleteIf(key, cas_of(held)?),
             (Write::Delete, Expect::Absent) => {
                 return Ok(match self.get(key).await? {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::stores::{Expect, KvBackend, Put, Remaining, ServerStore, Stored, Write};
+use crate::stores::{Expect, KvBackend, Payload, Put, Remaining, ServerStore, Stored, Write};
 
 /// Sessions kept in this process's memory.
 ///
@@ -35,7 +35,10 @@ pub enum Capacity {
     /// At most this many sessions.
     Sessions(usize),
     /// At most this many bytes of records: each counts its key, its value
-    /// and [`Capacity::ENTRY_OVERHEAD`] for the bookkeeping around them.
+    /// (about the size of its JSON, [`SharedRecord::approximate_size`]) and
+    /// [`Capacity::ENTRY_OVERHEAD`] for the bookkeeping around them.
+    ///
+    /// [`SharedRecord::approximate_size`]: crate::SharedRecord::approximate_size
     Bytes(usize),
 }
 
@@ -57,7 +60,7 @@ impl Capacity {
 }
 
 struct Entry {
-    value: Box<[u8]>,
+    value: Payload,
     expires: Option<Instant>,
     /// Bumped by every write: the compare-and-set token.
     version: u64,
@@ -90,7 +93,11 @@ struct Slot {
 
 impl Slot {
     fn cost(&self) -> usize {
-        self.key.len() + self.entry.value.len() + Capacity::ENTRY_OVERHEAD
+        let value = match &self.entry.value {
+            Payload::Encoded(bytes) => bytes.len(),
+            Payload::Shared(record) => record.approximate_size(),
+        };
+        self.key.len() + value + Capacity::ENTRY_OVERHEAD
     }
 }
 
@@ -207,18 +214,29 @@ impl Map {
     /// The live entry under `key`, marked as just used; an expired one is
     /// removed.
     fn live(&mut self, key: &str) -> Option<&Entry> {
+        let at = self.live_at(key)?;
+        self.entry(at)
+    }
+
+    /// The slot of the live entry under `key`, as [`Map::live`] finds it.
+    fn live_at(&mut self, key: &str) -> Option<u32> {
         let at = *self.index.get(key)?;
         if !self.slot(at)?.entry.is_live_now() {
             self.remove_at(at);
             return None;
         }
         self.mark_used(at);
+        Some(at)
+    }
+
+    fn entry(&self, at: u32) -> Option<&Entry> {
         self.slot(at).map(|slot| &slot.entry)
     }
 
-    /// Stores `entry` under `key` as the most recently used record.
-    fn insert(&mut self, key: &str, entry: Entry) {
-        if let Some(&at) = self.index.get(key) {
+    /// Stores `entry` under `key` as the most recently used record; `known`
+    /// is the key's slot when the caller just looked it up.
+    fn insert(&mut self, key: &str, known: Option<u32>, entry: Entry) {
+        if let Some(at) = known.or_else(|| self.index.get(key).copied()) {
             // An update keeps the stored key: no new allocation for it.
             if let Some(slot) = self.slot_mut(at) {
                 let before = slot.cost();
@@ -253,7 +271,7 @@ impl Map {
 
     fn stored(entry: &Entry) -> Stored {
         Stored {
-            value: entry.value.to_vec(),
+            value: entry.value.clone(),
             version: Some(entry.version),
         }
     }
@@ -497,7 +515,14 @@ impl MemoryBackend {
     }
 
     /// Stores `value` under `key` in its locked shard.
-    fn store(&self, map: &mut Map, key: &str, value: &[u8], ttl: Option<u64>) {
+    fn store(
+        &self,
+        map: &mut Map,
+        key: &str,
+        mut known: Option<u32>,
+        value: &Payload,
+        ttl: Option<u64>,
+    ) {
         // The clock is read only when something can expire: a record with a
         // TTL, or a sweep that the map's growth asks for.
         let (now, expires) = match ttl {
@@ -511,13 +536,16 @@ impl MemoryBackend {
         let due = now.is_some_and(|now| now >= map.next_sweep);
         if due || map.len() >= 2 * map.live_after_sweep + 64 {
             Self::sweep(map, now.unwrap_or_else(Instant::now), self.sweep_every);
+            // A sweep may have moved the slots.
+            known = None;
         }
         let version = map.next_version;
         map.next_version += 1;
         map.insert(
             key,
+            known,
             Entry {
-                value: value.into(),
+                value: value.clone(),
                 expires,
                 version,
             },
@@ -527,6 +555,9 @@ impl MemoryBackend {
 }
 
 impl KvBackend for MemoryBackend {
+    /// Records never leave the process: they are kept decoded and shared.
+    const HOLDS_DECODED: bool = true;
+
     async fn get(&self, key: &str) -> Result<Option<Stored>, Error> {
         Ok(self.lock(key).live(key).map(Map::stored))
     }
@@ -547,22 +578,26 @@ impl KvBackend for MemoryBackend {
 
     async fn put(&self, key: &str, write: Write<'_>, expect: Expect<'_>) -> Result<Put, Error> {
         let mut map = self.lock(key);
-        let matches = match (map.live(key), expect) {
+        let at = map.live_at(key);
+        let held = at.and_then(|at| map.entry(at));
+        let matches = match (held, expect) {
             (None, Expect::Absent) => true,
             (None, Expect::Current(_)) => return Ok(Put::Missing),
             (Some(entry), Expect::Absent) => return Ok(Put::Changed(Some(Map::stored(entry)))),
             (Some(entry), Expect::Current(expected)) => match expected.version {
                 Some(version) => entry.version == version,
-                None => *entry.value == *expected.value,
+                None => entry.value == expected.value,
             },
         };
         if !matches {
-            let current = map.live(key).map(Map::stored);
-            return Ok(Put::Changed(current));
+            return Ok(Put::Changed(held.map(Map::stored)));
         }
-        match write {
-            Write::Value { value, ttl } => self.store(&mut map, key, value, ttl),
-            Write::Delete => map.remove(key),
+        match (write, at) {
+            (Write::Value { value, ttl }, _) => self.store(&mut map, key, at, value, ttl),
+            (Write::Delete, Some(at)) => {
+                map.remove_at(at);
+            }
+            (Write::Delete, None) => {}
         }
         Ok(Put::Done)
     }
@@ -644,12 +679,15 @@ mod tests {
     fn set(backend: &MemoryBackend, key: &str, value: &[u8], ttl: Option<u64>) {
         let held = ready(backend.get(key)).unwrap();
         let expect = held.as_ref().map_or(Expect::Absent, Expect::Current);
+        let value = &Payload::Encoded(value.to_vec());
         let put = ready(backend.put(key, Write::Value { value, ttl }, expect)).unwrap();
         assert!(matches!(put, Put::Done), "{put:?}");
     }
 
     fn value(backend: &MemoryBackend, key: &str) -> Option<Vec<u8>> {
-        ready(backend.get(key)).unwrap().map(|stored| stored.value)
+        ready(backend.get(key))
+            .unwrap()
+            .map(|stored| stored.value.encoded().unwrap().to_vec())
     }
 
     #[test]
@@ -696,8 +734,12 @@ mod tests {
     #[test]
     fn compare_and_set_follows_the_version() {
         let backend = MemoryBackend::default();
+        let (one, two) = (
+            Payload::Encoded(b"1".to_vec()),
+            Payload::Encoded(b"2".to_vec()),
+        );
         let write = Write::Value {
-            value: b"1",
+            value: &one,
             ttl: None,
         };
         assert!(matches!(
@@ -709,9 +751,9 @@ mod tests {
         else {
             panic!("add of an existing key must fail")
         };
-        assert_eq!(first.value, b"1");
+        assert_eq!(first.value, one);
         let two = Write::Value {
-            value: b"2",
+            value: &two,
             ttl: None,
         };
         assert!(matches!(
@@ -724,7 +766,7 @@ mod tests {
         else {
             panic!("a stale version must not match")
         };
-        assert_eq!(second.value, b"2");
+        assert_eq!(second.value, Payload::Encoded(b"2".to_vec()));
         assert_ne!(second.version, first.version);
         assert!(matches!(
             ready(backend.put("k", Write::Delete, Expect::Current(&first))).unwrap(),

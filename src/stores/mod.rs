@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use crate::config::CookieConfig;
 use crate::error::Error;
-use crate::record::Codec;
+use crate::record::{Codec, SharedRecord};
 
 mod cookie;
 #[cfg(feature = "memcached")]
@@ -64,9 +64,10 @@ pub use memory::{Capacity, MemoryBackend, MemoryStore};
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{RedisBackend, RedisStore};
 pub(crate) use server::sha256_hex;
+pub(crate) use server::Opened;
 pub use server::{
-    is_default_id, is_valid_key, Expect, IdFormat, KeyFactory, KvBackend, Put, ServerStore, Stored,
-    Write,
+    is_default_id, is_valid_key, Expect, IdFormat, KeyFactory, KvBackend, Payload, Put,
+    ServerStore, Stored, Write,
 };
 
 /// What a store is told with every call.
@@ -105,7 +106,7 @@ pub struct Loaded {
     /// The record's identity: the key id for server stores, `None` for
     /// cookie stores.
     pub identity: Option<String>,
-    /// The encoded record, for the [`Codec`] to decode, and
+    /// The record (encoded, for the [`Codec`] to decode, or shared) and
     /// its version (server stores compare it when they save).
     pub record: Stored,
     /// How long the record has left in the store, when it was asked for
@@ -145,8 +146,9 @@ pub struct SaveRequest<'a> {
     /// Identities whose records must be deleted (renewed or invalidated
     /// sessions).
     pub discarded: &'a [String],
-    /// The encoded record (`{}` with the default codec when empty).
-    pub record: &'a [u8],
+    /// The record, for the store to encode with [`Context::codec`] (or,
+    /// in a store in this process, to keep as it is).
+    pub record: &'a SharedRecord,
     /// Whether the session holds no data.
     pub empty: bool,
     /// The record's time to live in seconds (the session's `max_age`).
@@ -193,7 +195,7 @@ pub struct UserSession {
     /// The record's store key: never a cookie value to be handed out
     /// (the manager turns it into an opaque handle).
     pub key: String,
-    /// The encoded record.
+    /// The record.
     pub record: Stored,
     /// How long it has left.
     pub remaining: Remaining,

@@ -562,10 +562,10 @@ impl RedisBackend {
         write: Write<'_>,
     ) -> Result<Value, Error> {
         let (mode, value, ttl) = match write {
-            Write::Value { value, ttl } => ("set", value, ttl.map(|t| t.to_string())),
+            Write::Value { value, ttl } => ("set", value.encoded()?, ttl.map(|t| t.to_string())),
             Write::Delete => ("del", &b""[..], None),
         };
-        let digest = sha1_hex(&expected.value);
+        let digest = sha1_hex(expected.value.encoded()?);
         let invoke = |command: &str, script: &str| {
             let mut cmd = redis::cmd(command);
             cmd.arg(script)
@@ -609,7 +609,7 @@ impl KvBackend for RedisBackend {
         let reply = match (expect, write) {
             (Expect::Absent, Write::Value { value, ttl }) => {
                 let mut cmd = redis::cmd("SET");
-                cmd.arg(key).arg(value);
+                cmd.arg(key).arg(value.encoded()?);
                 if let Some(ttl) = ttl {
                     cmd.arg("EX").arg(ttl);
                 }

@@ -1,27 +1,102 @@
 //! Server stores: the session lives in a key-value backend, the cookie
 //! holds a random id.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 use crate::config::CookieConfig;
 use crate::error::{Error, ErrorKind};
-use crate::record::{Codec, DecodedRecord, Record};
+use crate::record::{Codec, DecodedRecord, Meta, SharedRecord};
 use crate::stores::{
     Changes, Context, Loaded, ReadSet, Remaining, Revoke, SaveRequest, Saved, SessionStore,
     Touched, UserSession,
 };
 
-/// A stored value and its version.
-#[derive(Clone, PartialEq, Eq)]
+/// A record as a backend holds it.
+#[derive(Clone, PartialEq)]
+pub enum Payload {
+    /// The bytes of the manager's [`Codec`]: what a backend that other
+    /// processes (and aiohttp-session) read holds.
+    Encoded(Vec<u8>),
+    /// The record itself, decoded and shared: what a backend in this
+    /// process holds ([`KvBackend::HOLDS_DECODED`]), so that a request costs
+    /// neither an encode nor a decode.
+    Shared(Arc<SharedRecord>),
+}
+
+impl Payload {
+    /// The encoded bytes, for a backend that holds bytes. A shared record
+    /// is an error here: [`ServerStore`] hands one only to a backend that
+    /// says it [holds decoded records](KvBackend::HOLDS_DECODED).
+    pub fn encoded(&self) -> Result<&[u8], Error> {
+        match self {
+            Payload::Encoded(bytes) => Ok(bytes),
+            Payload::Shared(_) => Err(Error::new(ErrorKind::Encode)
+                .detail("a decoded record reached a backend that holds bytes")),
+        }
+    }
+
+    /// The record, decoded by `codec` when it is bytes. `Ok(None)` when it
+    /// decodes but is not a session record (no `session` object: `{}` is
+    /// how aiohttp-session deletes).
+    pub(crate) fn open(&self, codec: &dyn Codec) -> Result<Option<Opened>, Error> {
+        Ok(match self {
+            Payload::Shared(record) => Some(Opened {
+                created: Some(record.created.clone()),
+                session: Arc::clone(&record.session),
+                meta: record.meta.clone(),
+            }),
+            Payload::Encoded(bytes) => {
+                let DecodedRecord {
+                    created,
+                    session,
+                    meta,
+                } = codec.decode_record(bytes)?;
+                session.map(|session| Opened {
+                    created,
+                    session: Arc::new(session),
+                    meta,
+                })
+            }
+        })
+    }
+
+    /// The user the record is bound to, if it is a session record that
+    /// decodes.
+    fn user(&self, codec: &dyn Codec) -> Option<String> {
+        self.open(codec).ok().flatten()?.meta?.user
+    }
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(bytes: Vec<u8>) -> Self {
+        Payload::Encoded(bytes)
+    }
+}
+
+impl From<&[u8]> for Payload {
+    fn from(bytes: &[u8]) -> Self {
+        Payload::Encoded(bytes.to_vec())
+    }
+}
+
+/// A session record as the manager restores it and a merge rebases onto.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) created: Option<Number>,
+    pub(crate) session: Arc<Map<String, Value>>,
+    pub(crate) meta: Option<Meta>,
+}
+
+/// A stored record and its version.
+#[derive(Clone, PartialEq)]
 pub struct Stored {
-    /// The encoded record.
-    pub value: Vec<u8>,
+    /// The record.
+    pub value: Payload,
     /// The backend's version token for compare-and-set (memcached's CAS
     /// unique, the memory store's generation), or `None` when the backend
     /// compares the value itself (Redis).
@@ -29,20 +104,40 @@ pub struct Stored {
 }
 
 impl Stored {
-    /// A value whose version is the value itself.
+    /// Encoded bytes whose version is the bytes themselves.
     pub fn unversioned(value: Vec<u8>) -> Self {
         Self {
-            value,
+            value: Payload::Encoded(value),
             version: None,
+        }
+    }
+
+    /// Encoded bytes and their version token.
+    pub fn versioned(value: Vec<u8>, version: u64) -> Self {
+        Self {
+            value: Payload::Encoded(value),
+            version: Some(version),
         }
     }
 }
 
 /// Only the size: a record holds session data.
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Payload::Encoded(bytes) => f
+                .debug_struct("Encoded")
+                .field("len", &bytes.len())
+                .finish(),
+            Payload::Shared(record) => record.fmt(f),
+        }
+    }
+}
+
 impl fmt::Debug for Stored {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Stored")
-            .field("len", &self.value.len())
+            .field("value", &self.value)
             .field("version", &self.version)
             .finish()
     }
@@ -53,8 +148,9 @@ impl fmt::Debug for Stored {
 pub enum Write<'a> {
     /// Store this value, expiring after `ttl` seconds (never when `None`).
     Value {
-        /// The encoded record.
-        value: &'a [u8],
+        /// The record: bytes, unless the backend
+        /// [holds decoded records](KvBackend::HOLDS_DECODED).
+        value: &'a Payload,
         /// Seconds to live.
         ttl: Option<u64>,
     },
@@ -89,7 +185,8 @@ pub enum Put {
 /// The operations a server store needs from its backend.
 ///
 /// Keys arrive complete (`<cookie_name>_<id>`) and already validated with
-/// [`is_valid_key`]; values are encoded records. A backend reports a
+/// [`is_valid_key`]; values are encoded records (or the records
+/// themselves, for a backend that [holds them decoded](Self::HOLDS_DECODED)). A backend reports a
 /// connection failure or timeout with [`Error::store`]`(true, ..)` so the
 /// client gets a 503.
 ///
@@ -100,6 +197,12 @@ pub enum Put {
 /// rule that a deleted record is never written back live in
 /// [`ServerStore`], once for every backend.
 pub trait KvBackend: Send + Sync + 'static {
+    /// Whether the backend holds records decoded ([`Payload::Shared`])
+    /// rather than as bytes: right for a backend in this process, which no
+    /// other program reads. Default `false`: [`Write::Value`] then always
+    /// carries [`Payload::Encoded`].
+    const HOLDS_DECODED: bool = false;
+
     /// The value under `key` and its version, or `None` when absent or
     /// expired.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Stored>, Error>> + Send;
@@ -199,10 +302,11 @@ pub type IdFormat = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 /// Whether `id` has the form of the default ids: 32 lowercase hex digits
 /// (Python's `uuid.uuid4().hex`).
 pub fn is_default_id(id: &str) -> bool {
+    // No early exit: a fixed-length loop the compiler vectorizes.
     id.len() == 32
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && id.bytes().fold(true, |ok, b| {
+            ok & (b.is_ascii_digit() | (b'a'..=b'f').contains(&b))
+        })
 }
 
 /// Whether `key` is usable in every backend: 1 to 250 bytes, no
@@ -213,8 +317,9 @@ pub fn is_valid_key(key: &str) -> bool {
     if key.is_empty() || key.len() > 250 {
         return false;
     }
-    // The usual key is printable ASCII: one pass over the bytes.
-    key.bytes().all(|b| b.is_ascii_graphic())
+    // The usual key is printable ASCII: one pass over the bytes, without
+    // an early exit so that it vectorizes.
+    key.bytes().fold(true, |ok, b| ok & b.is_ascii_graphic())
         || !key
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || ('\u{7f}'..='\u{9f}').contains(&c))
@@ -283,12 +388,31 @@ impl<B: KvBackend> ServerStore<B> {
         self
     }
 
-    fn check_size(&self, record: &[u8]) -> Result<(), Error> {
-        match self.max_record_size {
-            Some(limit) if record.len() > limit => Err(Error::new(ErrorKind::RecordTooLarge)
-                .detail(format!("{} bytes, limit {limit}", record.len()))),
-            _ => Ok(()),
+    /// Refuses a record over the size limit. A shared record is encoded to
+    /// be measured, only when there is a limit.
+    fn check_size(&self, codec: &dyn Codec, record: &Payload) -> Result<(), Error> {
+        let Some(limit) = self.max_record_size else {
+            return Ok(());
+        };
+        let len = match record {
+            Payload::Encoded(bytes) => bytes.len(),
+            Payload::Shared(shared) => codec.encode(&shared.as_record())?.len(),
+        };
+        if len > limit {
+            return Err(
+                Error::new(ErrorKind::RecordTooLarge).detail(format!("{len} bytes, limit {limit}"))
+            );
         }
+        Ok(())
+    }
+
+    /// The record as this backend holds it: shared, or encoded by `codec`.
+    fn payload(codec: &dyn Codec, record: SharedRecord) -> Result<Payload, Error> {
+        Ok(if B::HOLDS_DECODED {
+            Payload::Shared(Arc::new(record))
+        } else {
+            Payload::Encoded(codec.encode(&record.as_record())?)
+        })
     }
 
     /// Uses `factory` to make the ids of new sessions, and `format` to
@@ -351,14 +475,11 @@ impl<B: KvBackend> ServerStore<B> {
         user: &str,
         key: &str,
     ) -> Result<bool, Error> {
-        let bound = self.backend.get(key).await?.is_some_and(|record| {
-            ctx.codec
-                .decode_record(&record.value)
-                .ok()
-                .and_then(|r| r.session.and(r.meta))
-                .and_then(|meta| meta.user)
-                .is_some_and(|u| u == user)
-        });
+        let bound = self
+            .backend
+            .get(key)
+            .await?
+            .is_some_and(|record| record.value.user(ctx.codec).is_some_and(|u| u == user));
         if bound {
             self.backend.delete(key).await?;
         }
@@ -400,6 +521,7 @@ impl<B: KvBackend> ServerStore<B> {
         &self,
         ctx: &Context<'_>,
         request: &SaveRequest<'_>,
+        record: &Payload,
         mut id: String,
         mut key: String,
         generated: bool,
@@ -408,7 +530,7 @@ impl<B: KvBackend> ServerStore<B> {
         for _ in 0..MAX_ROUNDS {
             self.join(ctx, user, &key).await?;
             let write = Write::Value {
-                value: request.record,
+                value: record,
                 ttl: request.ttl,
             };
             match self.backend.put(&key, write, Expect::Absent).await? {
@@ -438,6 +560,7 @@ impl<B: KvBackend> ServerStore<B> {
         &self,
         ctx: &Context<'_>,
         request: &SaveRequest<'_>,
+        record: Payload,
         origin: &Stored,
         id: String,
         key: String,
@@ -448,7 +571,7 @@ impl<B: KvBackend> ServerStore<B> {
             self.join(ctx, users.current, &key).await?;
         }
         let mut plan = Plan {
-            record: Cow::Borrowed(request.record),
+            record,
             empty: request.empty,
         };
         let _turn = self.backend.turn(&key).await;
@@ -507,12 +630,17 @@ impl<B: KvBackend> ServerStore<B> {
                     }
                 }
             };
-            let merged = rebase(ctx.codec, origin, &current, request.record, request.changes)?;
-            let Some(merged) = merged else {
+            let Some(merged) =
+                rebase(ctx.codec, origin, &current, request.record, request.changes)?
+            else {
                 return Ok(dropped());
             };
+            let merged = Plan {
+                empty: merged.as_record().is_empty(),
+                record: Self::payload(ctx.codec, merged)?,
+            };
             if !merged.empty {
-                self.check_size(&merged.record)?;
+                self.check_size(ctx.codec, &merged.record)?;
             }
             plan = merged;
             held = Some(current);
@@ -633,9 +761,6 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
             return Err(Error::new(ErrorKind::Config)
                 .detail("session identity is not an id in this store's format"));
         };
-        if !request.empty {
-            self.check_size(request.record)?;
-        }
         if request.ttl == Some(0) {
             // Expires at once: nothing to keep (and Redis rejects `EX 0`).
             self.backend.delete(&key).await?;
@@ -647,10 +772,22 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
                 Saved::Cookie(id)
             });
         }
+        if request.origin.is_none() && request.empty {
+            return Ok(Saved::Remove);
+        }
+        let record = Self::payload(ctx.codec, request.record.clone())?;
+        if !request.empty {
+            self.check_size(ctx.codec, &record)?;
+        }
         match request.origin {
-            None if request.empty => Ok(Saved::Remove),
-            None => self.save_new(ctx, &request, id, key, generated).await,
-            Some(origin) => self.save_loaded(ctx, &request, origin, id, key).await,
+            None => {
+                self.save_new(ctx, &request, &record, id, key, generated)
+                    .await
+            }
+            Some(origin) => {
+                self.save_loaded(ctx, &request, record, origin, id, key)
+                    .await
+            }
         }
     }
 
@@ -667,14 +804,9 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
             let found = self.backend.get_with_remaining(&key).await?;
             // Expired, deleted, or rewritten without this user (a Python
             // write, a rebinding): the entry is stale.
-            let bound = found.as_ref().is_some_and(|(record, _)| {
-                ctx.codec
-                    .decode_record(&record.value)
-                    .ok()
-                    .and_then(|r| r.session.and(r.meta))
-                    .and_then(|meta| meta.user)
-                    .is_some_and(|u| u == user)
-            });
+            let bound = found
+                .as_ref()
+                .is_some_and(|(record, _)| record.value.user(ctx.codec).is_some_and(|u| u == user));
             match found {
                 Some((record, remaining)) if bound => sessions.push(UserSession {
                     current: current.as_deref() == Some(key.as_str()),
@@ -735,8 +867,8 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
 }
 
 /// What a save writes: the record, or a deletion when it is empty.
-struct Plan<'a> {
-    record: Cow<'a, [u8]>,
+struct Plan {
+    record: Payload,
     empty: bool,
 }
 
@@ -762,34 +894,36 @@ fn rebase(
     codec: &dyn Codec,
     origin: &Stored,
     current: &Stored,
-    ours: &[u8],
+    ours: &SharedRecord,
     changes: &Changes,
-) -> Result<Option<Plan<'static>>, Error> {
-    let Ok(DecodedRecord {
+) -> Result<Option<SharedRecord>, Error> {
+    let Ok(Some(Opened {
         created: current_created,
-        session: Some(mut session),
+        session,
         ..
-    }) = codec.decode_record(&current.value)
+    })) = current.value.open(codec)
     else {
         return Ok(None);
     };
     if let Some(reads) = &changes.reads {
-        let loaded = session_of(codec, &origin.value);
-        if read_changed(reads, &loaded, &session) {
+        let loaded = origin.value.open(codec).ok().flatten();
+        let empty = Map::new();
+        let loaded = loaded.as_ref().map_or(&empty, |opened| &*opened.session);
+        if read_changed(reads, loaded, &session) {
             return Err(Error::new(ErrorKind::Conflict));
         }
     }
-    // This request's own record: its `created`, and its whole map when it
-    // replaced the map.
-    let ours = codec.decode_record(ours)?;
+    // This request's own `created`, and its whole map when it replaced the
+    // map.
     let created = if changes.replaced || !changes.writes.is_empty() {
-        ours.created
+        ours.created.clone()
     } else {
-        current_created.or(ours.created)
+        current_created.unwrap_or_else(|| ours.created.clone())
     };
-    if changes.replaced {
-        session = ours.session.unwrap_or_default();
+    let session = if changes.replaced {
+        Arc::clone(&ours.session)
     } else {
+        let mut session = Arc::unwrap_or_clone(session);
         for (key, value) in &changes.writes {
             match value {
                 Some(value) => {
@@ -800,26 +934,13 @@ fn rebase(
                 }
             }
         }
-    }
-    let created = created.unwrap_or_else(|| serde_json::Number::from(0));
-    let record = Record {
-        created: &created,
-        session: &session,
-        meta: ours.meta.as_ref(),
+        Arc::new(session)
     };
-    Ok(Some(Plan {
-        empty: record.is_empty(),
-        record: Cow::Owned(codec.encode(&record)?),
+    Ok(Some(SharedRecord {
+        created,
+        session,
+        meta: ours.meta.clone(),
     }))
-}
-
-/// The `session` map of an encoded record (empty when it has none).
-fn session_of(codec: &dyn Codec, record: &[u8]) -> Map<String, Value> {
-    codec
-        .decode_record(record)
-        .ok()
-        .and_then(|record| record.session)
-        .unwrap_or_default()
 }
 
 /// Whether a key in `reads` holds something else in `current` than it did

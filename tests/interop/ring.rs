@@ -4,7 +4,7 @@
 //! the other way round (`tests/interop/ring_client.py`). The sessions of
 //! aiohttp-session on that ring are in `scale.rs`.
 
-use http_session::stores::{Expect, KvBackend, Put, Write};
+use http_session::stores::{Expect, KvBackend, Payload, Put, Write};
 use http_session::{KetamaFlavor, MemcachedBackend};
 
 use super::*;
@@ -99,8 +99,8 @@ async fn shared_placement(
     for (key, value) in &written {
         let held = ours.get(key).await.unwrap();
         assert_eq!(
-            held.map(|stored| stored.value).as_deref(),
-            Some(value.as_bytes()),
+            held.map(|stored| stored.value),
+            Some(Payload::from(value.as_bytes())),
             "[{label}] {key}: written by Python, not where our ring looks"
         );
         if wrong.get(key).await.unwrap().is_none() {
@@ -112,7 +112,7 @@ async fn shared_placement(
     let ours_written = items(300);
     for (key, value) in &ours_written {
         let write = Write::Value {
-            value: value.as_bytes(),
+            value: &Payload::from(value.as_bytes()),
             ttl: Some(600),
         };
         assert!(matches!(

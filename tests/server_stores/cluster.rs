@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self as raw, AsyncCommands};
-use http_session::stores::{Expect, KvBackend, Put, Write};
+use http_session::stores::{Expect, KvBackend, Payload, Put, Write};
 use http_session::{RedisBackend, RedisStore, SessionManager};
 
 use crate::common::*;
@@ -349,7 +349,7 @@ async fn moved_and_ask_are_followed() {
     let err = direct.expect_err("the source answers ASK");
     assert_eq!(err.code(), Some("ASK"), "{err}");
     let write = Write::Value {
-        value: b"asked",
+        value: &Payload::from(&b"asked"[..]),
         ttl: Some(600),
     };
     assert!(matches!(
@@ -401,9 +401,9 @@ async fn moved_and_ask_are_followed() {
     assert_eq!(err.code(), Some("MOVED"), "{err}");
     // The backend follows: read, compare-and-set, touch, delete.
     let held = backend.get(&key).await.unwrap().expect("moved, not lost");
-    assert_eq!(held.value, b"before");
+    assert_eq!(held.value.encoded().unwrap(), b"before");
     let write = Write::Value {
-        value: b"after",
+        value: &Payload::from(&b"after"[..]),
         ttl: Some(600),
     };
     assert!(matches!(

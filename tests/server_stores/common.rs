@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http_session::stores::{Expect, KvBackend, Put, Write};
+use http_session::stores::{Expect, KvBackend, Payload, Put, Write};
 use http_session::{Error, Session, SessionManager, SessionStore};
 
 // --- shared helpers -----------------------------------------------------------
@@ -34,7 +34,10 @@ pub async fn put_value<B: KvBackend>(backend: &B, key: &str, value: &[u8], ttl: 
     for _ in 0..20 {
         let held = backend.get(key).await.unwrap();
         let expect = held.as_ref().map_or(Expect::Absent, Expect::Current);
-        let write = Write::Value { value, ttl };
+        let write = Write::Value {
+            value: &Payload::from(value),
+            ttl,
+        };
         if let Put::Done = backend.put(key, write, expect).await.unwrap() {
             return;
         }
@@ -44,7 +47,11 @@ pub async fn put_value<B: KvBackend>(backend: &B, key: &str, value: &[u8], ttl: 
 
 /// The value under `key`, without its version.
 pub async fn value_of<B: KvBackend>(backend: &B, key: &str) -> Option<Vec<u8>> {
-    backend.get(key).await.unwrap().map(|stored| stored.value)
+    backend
+        .get(key)
+        .await
+        .unwrap()
+        .map(|stored| stored.value.encoded().unwrap().to_vec())
 }
 
 /// The backend contract on one key, through the backend alone: write,
@@ -55,7 +62,7 @@ pub async fn check_backend_contract<B: KvBackend>(label: &str, backend: &B, key:
     assert_eq!(backend.get(key).await.unwrap(), None, "{label}: {key}");
     // A new key: `Expect::Absent`.
     let write = Write::Value {
-        value: b"one",
+        value: &Payload::from(&b"one"[..]),
         ttl: Some(60),
     };
     assert!(matches!(
@@ -63,10 +70,10 @@ pub async fn check_backend_contract<B: KvBackend>(label: &str, backend: &B, key:
         Put::Done
     ));
     let one = backend.get(key).await.unwrap().expect("stored");
-    assert_eq!(one.value, b"one", "{label}");
+    assert_eq!(one.value.encoded().unwrap(), b"one", "{label}");
     // Taken: a second `Expect::Absent` fails.
     let write = Write::Value {
-        value: b"other",
+        value: &Payload::from(&b"other"[..]),
         ttl: Some(60),
     };
     assert!(matches!(
@@ -75,7 +82,7 @@ pub async fn check_backend_contract<B: KvBackend>(label: &str, backend: &B, key:
     ));
     // Compare-and-set against what was read: wins once.
     let write = Write::Value {
-        value: b"two",
+        value: &Payload::from(&b"two"[..]),
         ttl: None,
     };
     assert!(matches!(
@@ -87,7 +94,7 @@ pub async fn check_backend_contract<B: KvBackend>(label: &str, backend: &B, key:
     ));
     // The same expectation again is stale: it loses, and the value stays.
     let write = Write::Value {
-        value: b"three",
+        value: &Payload::from(&b"three"[..]),
         ttl: None,
     };
     match backend
@@ -95,7 +102,9 @@ pub async fn check_backend_contract<B: KvBackend>(label: &str, backend: &B, key:
         .await
         .unwrap()
     {
-        Put::Changed(Some(current)) => assert_eq!(current.value, b"two", "{label}"),
+        Put::Changed(Some(current)) => {
+            assert_eq!(current.value.encoded().unwrap(), b"two", "{label}");
+        }
         Put::Changed(None) => {}
         other => panic!("{label}: stale compare-and-set gave {other:?}"),
     }
@@ -115,7 +124,7 @@ pub async fn check_backend_contract<B: KvBackend>(label: &str, backend: &B, key:
     assert_eq!(backend.get(key).await.unwrap(), None, "{label}");
     // A compare-and-set of a deleted key writes nothing back.
     let write = Write::Value {
-        value: b"ghost",
+        value: &Payload::from(&b"ghost"[..]),
         ttl: Some(60),
     };
     assert!(matches!(

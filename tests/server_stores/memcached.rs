@@ -7,7 +7,7 @@ use http_session::SessionManager;
 
 use crate::common::*;
 
-use http_session::stores::{Expect, KvBackend, Write};
+use http_session::stores::{Expect, KvBackend, Payload, Write};
 use http_session::{MemcachedBackend, MemcachedStore};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -272,7 +272,7 @@ async fn too_large_values_are_errors_not_silently_lost() {
     // Every write is answered: the server's refusal is an error.
     let big = vec![b'x'; 2 * 1024 * 1024];
     let write = Write::Value {
-        value: &big,
+        value: &Payload::Encoded(big),
         ttl: Some(60),
     };
     let err = backend.put(key, write, Expect::Absent).await.unwrap_err();

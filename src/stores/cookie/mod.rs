@@ -185,7 +185,8 @@ impl<S: Sealer> SessionStore for CookieStore<S> {
         if request.empty && S::REMOVES_EMPTY {
             return Ok(Saved::Remove);
         }
-        self.sealer.seal(request.record, ctx.now).map(Saved::Cookie)
+        let record = ctx.codec.encode(&request.record.as_record())?;
+        self.sealer.seal(&record, ctx.now).map(Saved::Cookie)
     }
 }
 
