@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use http_session::stores::{Expect, KvBackend, Put, Write};
+use http_session::stores::{Expect, KvBackend, Payload, Put, Write};
 use http_session::MemcachedBackend;
 use memcache::exp::{AsyncMetaClient, Meta};
 
@@ -71,7 +71,7 @@ async fn own_round_trip(backend: &MemcachedBackend, i: usize, n: u64) -> bool {
         .await
         .expect("get")
         .expect("the key exists");
-    let value = record(n);
+    let value = Payload::Encoded(record(n));
     let write = Write::Value {
         value: &value,
         ttl: Some(600),
@@ -116,7 +116,7 @@ async fn run(client: Client, addr: &str, concurrency: usize, secs: f64) -> Outco
         .with_io_timeout(Some(OP_TIMEOUT));
     // Fill the keys and warm the connections up.
     for i in 0..KEYS {
-        let value = record(0);
+        let value = Payload::Encoded(record(0));
         own.delete(&key(i)).await.expect("delete");
         let write = Write::Value {
             value: &value,
@@ -138,7 +138,9 @@ async fn run(client: Client, addr: &str, concurrency: usize, secs: f64) -> Outco
                 let i = mine[(n as usize) % mine.len()];
                 n += 1;
                 let won = match client {
-                    Client::Own => tokio::time::timeout(OP_TIMEOUT, own_round_trip(own, i, n)).await,
+                    Client::Own => {
+                        tokio::time::timeout(OP_TIMEOUT, own_round_trip(own, i, n)).await
+                    }
                     Client::MemcacheExp => {
                         tokio::time::timeout(OP_TIMEOUT, exp_round_trip(exp, i, n)).await
                     }
@@ -192,7 +194,9 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let addr = args.next().expect("usage: memcached-client-bench ADDR [SECONDS] [ROUNDS]");
+    let addr = args
+        .next()
+        .expect("usage: memcached-client-bench ADDR [SECONDS] [ROUNDS]");
     let secs: f64 = args.next().map_or(3.0, |s| s.parse().expect("seconds"));
     let rounds: usize = args.next().map_or(3, |s| s.parse().expect("rounds"));
     let runtime = tokio::runtime::Builder::new_current_thread()
