@@ -13,7 +13,9 @@
 //! `benches/request_cost.sh` does this for every kind and prints a table.
 //! Kinds: `untouched` (a request whose handler never asks for the session),
 //! `memory_w1`, `memory_w2`, `fernet_w1`, `fernet_w2` (W1: no cookie, a new
-//! session; W2: read-modify-write of an existing one).
+//! session; W2: read-modify-write of an existing one), and `header_clone`
+//! (a clone of a browser request's 11 headers, which warp's
+//! `headers_cloned` filter makes).
 
 #![allow(
     clippy::unwrap_used,
@@ -50,6 +52,29 @@ fn untouched(manager: &SessionManager, header: Option<&[u8]>) -> Option<http::He
     ready(lazy.finish()).unwrap()
 }
 
+/// The headers a browser sends with a session cookie (Chromium's, for a
+/// same-origin `fetch`), as hyper hands them to a framework.
+fn browser_headers(cookie: &str) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in [
+        ("host", "127.0.0.1:8080"),
+        ("connection", "keep-alive"),
+        ("sec-ch-ua", "\"Chromium\";v=\"131\", \"Not_A Brand\";v=\"24\""),
+        ("sec-ch-ua-mobile", "?0"),
+        ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"),
+        ("accept", "*/*"),
+        ("sec-fetch-site", "same-origin"),
+        ("sec-fetch-mode", "cors"),
+        ("accept-encoding", "gzip, deflate, br, zstd"),
+        ("accept-language", "en-US,en;q=0.9"),
+        ("cookie", cookie),
+    ] {
+        let value = http::HeaderValue::from_str(value).unwrap();
+        headers.append(http::HeaderName::from_static(name), value);
+    }
+    headers
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(kind), Some(n)) = (args.next(), args.next()) else {
@@ -79,11 +104,17 @@ fn main() {
         .unwrap()
         .to_owned();
     let cookie = Some(pair.as_bytes());
+    let headers = browser_headers(&pair);
     for _ in 0..n {
         let out = match kind.as_str() {
             "untouched" => untouched(&manager, black_box(cookie)),
             "memory_w1" | "fernet_w1" => incr(&manager, black_box(None)),
             "memory_w2" | "fernet_w2" => incr(&manager, black_box(cookie)),
+            // What warp's `headers_cloned` filter costs per request.
+            "header_clone" => {
+                black_box(black_box(&headers).clone());
+                None
+            }
             other => panic!("unknown kind {other}"),
         };
         black_box(out);
