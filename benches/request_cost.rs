@@ -13,7 +13,10 @@
 //! `benches/request_cost.sh` does this for every kind and prints a table.
 //! Kinds: `untouched` (a request whose handler never asks for the session),
 //! `memory_w1`, `memory_w2`, `fernet_w1`, `fernet_w2` (W1: no cookie, a new
-//! session; W2: read-modify-write of an existing one), and `header_clone`
+//! session; W2: read-modify-write of an existing one), started as axum
+//! and warp start them (from the `http` headers); `untouched_bytes` and
+//! `memory_w2_bytes`, started as actix-web starts them (from the raw
+//! `Cookie` values); and `header_clone`
 //! (a clone of a browser request's 11 headers, which warp's
 //! `headers_cloned` filter makes).
 
@@ -39,16 +42,31 @@ fn ready<T>(future: impl Future<Output = T>) -> T {
     }
 }
 
-fn incr(manager: &SessionManager, header: Option<&[u8]>) -> Option<http::HeaderValue> {
-    let lazy = manager.start(header);
+/// How an adapter starts the request: axum and warp from the `http`
+/// headers, actix-web from the raw `Cookie` values.
+#[derive(Clone, Copy)]
+enum From<'a> {
+    Headers(&'a http::HeaderMap),
+    Bytes(Option<&'a [u8]>),
+}
+
+fn start(manager: &SessionManager, from: From<'_>) -> http_session::LazySession {
+    match from {
+        From::Headers(headers) => manager.start_from_headers(headers),
+        From::Bytes(cookie) => manager.start(cookie),
+    }
+}
+
+fn incr(manager: &SessionManager, from: From<'_>) -> Option<http::HeaderValue> {
+    let lazy = start(manager, from);
     let session = ready(lazy.get()).unwrap();
     let n = session.get_value("n").and_then(|v| v.as_i64()).unwrap_or(0) + 1;
     session.insert_value("n", json!(n));
     ready(lazy.finish()).unwrap()
 }
 
-fn untouched(manager: &SessionManager, header: Option<&[u8]>) -> Option<http::HeaderValue> {
-    let lazy = manager.start(header);
+fn untouched(manager: &SessionManager, from: From<'_>) -> Option<http::HeaderValue> {
+    let lazy = start(manager, from);
     ready(lazy.finish()).unwrap()
 }
 
@@ -95,7 +113,7 @@ fn main() {
             .build()
             .unwrap()
     };
-    let first = incr(&manager, None).unwrap();
+    let first = incr(&manager, From::Bytes(None)).unwrap();
     let pair = first
         .to_str()
         .unwrap()
@@ -103,13 +121,17 @@ fn main() {
         .next()
         .unwrap()
         .to_owned();
-    let cookie = Some(pair.as_bytes());
     let headers = browser_headers(&pair);
+    let mut without = headers.clone();
+    without.remove(http::header::COOKIE);
+    let (with, without) = (From::Headers(&headers), From::Headers(&without));
     for _ in 0..n {
         let out = match kind.as_str() {
-            "untouched" => untouched(&manager, black_box(cookie)),
-            "memory_w1" | "fernet_w1" => incr(&manager, black_box(None)),
-            "memory_w2" | "fernet_w2" => incr(&manager, black_box(cookie)),
+            "untouched" => untouched(&manager, black_box(with)),
+            "memory_w1" | "fernet_w1" => incr(&manager, black_box(without)),
+            "memory_w2" | "fernet_w2" => incr(&manager, black_box(with)),
+            "untouched_bytes" => untouched(&manager, black_box(From::Bytes(Some(pair.as_bytes())))),
+            "memory_w2_bytes" => incr(&manager, black_box(From::Bytes(Some(pair.as_bytes())))),
             // What warp's `headers_cloned` filter costs per request.
             "header_clone" => {
                 black_box(black_box(&headers).clone());

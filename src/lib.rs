@@ -166,8 +166,8 @@
 //! session while the body streams are not saved.
 //!
 //! Every request's session work runs in one `tracing` span named `session`
-//! (target `http_session`, level debug) with the fields `cookie`, `load`
-//! (`loaded`, `fresh`, `expired`, `rejected`), `load_us`, `save` (`saved`,
+//! (target `http_session`, level debug) with the fields `load` (`loaded`,
+//! `fresh` for no cookie, `expired`, `rejected`), `load_us`, `save` (`saved`,
 //! `removed`, `refreshed`, `unchanged`) and `save_us` (the store's time, in
 //! microseconds). No value, key or id is ever recorded.
 //!

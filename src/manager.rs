@@ -78,33 +78,38 @@ impl SessionManager {
     }
 
     /// Starts a request from its `Cookie` header values (any number of
-    /// headers, as raw bytes). Nothing is loaded yet.
+    /// headers, as raw bytes). Nothing is parsed or loaded yet: the headers
+    /// are kept, and read only if the handler asks for the session.
     pub fn start<'a, I>(&self, cookie_headers: I) -> LazySession
     where
         I: IntoIterator<Item = &'a [u8]>,
     {
-        let cookie = find_cookie(cookie_headers, &self.inner.config.name);
-        self.start_with_value(cookie)
+        let mut headers = CookieHeaders::default();
+        for header in cookie_headers {
+            headers.push(header);
+        }
+        self.begin(Cookie::Headers(headers))
     }
 
-    /// Starts a request from the headers of an `http` request.
+    /// Starts a request from the headers of an `http` request. The
+    /// `Cookie` values are kept (a clone shares their bytes), and parsed
+    /// only if the handler asks for the session.
     pub fn start_from_headers(&self, headers: &http::HeaderMap) -> LazySession {
-        self.start(
-            headers
-                .get_all(http::header::COOKIE)
-                .iter()
-                .map(http::HeaderValue::as_bytes),
-        )
+        let mut values = headers.get_all(http::header::COOKIE).iter().cloned();
+        self.begin(Cookie::Values(values.next(), values.collect()))
     }
 
     /// Starts a request from the session cookie's value (already unquoted).
     pub fn start_with_value(&self, cookie: Option<String>) -> LazySession {
+        self.begin(Cookie::Value(cookie))
+    }
+
+    fn begin(&self, cookie: Cookie) -> LazySession {
         LazySession {
             inner: Arc::new(LazyInner {
                 span: tracing::debug_span!(
                     target: "http_session",
                     "session",
-                    cookie = cookie.is_some(),
                     load = tracing::field::Empty,
                     load_us = tracing::field::Empty,
                     save = tracing::field::Empty,
@@ -629,9 +634,67 @@ struct LazyInner {
     /// The request's `session` span: its outcome and store times.
     span: tracing::Span,
     manager: SessionManager,
-    cookie: Option<String>,
+    cookie: Cookie,
     session: Mutex<Option<Session>>,
     finished: AtomicBool,
+}
+
+/// Where a request's session cookie comes from: the request's `Cookie`
+/// headers, parsed when the session is asked for, or the value itself.
+enum Cookie {
+    /// An `http` request's headers: the first, and any more (HTTP/2 may
+    /// split the header).
+    Values(Option<http::HeaderValue>, Vec<http::HeaderValue>),
+    /// Header values copied from elsewhere.
+    Headers(CookieHeaders),
+    /// The cookie's value, already found.
+    Value(Option<String>),
+}
+
+/// `Cookie` header values, copied into one buffer (one allocation for
+/// the usual single header); `ends` marks where each header ends when
+/// there are several.
+#[derive(Default)]
+struct CookieHeaders {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl CookieHeaders {
+    fn push(&mut self, header: &[u8]) {
+        if !self.bytes.is_empty() || !self.ends.is_empty() {
+            self.ends.push(self.bytes.len());
+        }
+        self.bytes.extend_from_slice(header);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        let ends = self.ends.iter().copied().chain([self.bytes.len()]);
+        starts.zip(ends).map(|(start, end)| &self.bytes[start..end])
+    }
+}
+
+impl Cookie {
+    /// Whether there is anything to look the cookie up in.
+    fn is_present(&self) -> bool {
+        match self {
+            Cookie::Values(first, _) => first.is_some(),
+            Cookie::Headers(headers) => !headers.bytes.is_empty(),
+            Cookie::Value(value) => value.is_some(),
+        }
+    }
+
+    fn value(&self, name: &str) -> Option<String> {
+        match self {
+            Cookie::Values(first, more) => find_cookie(
+                first.iter().chain(more).map(http::HeaderValue::as_bytes),
+                name,
+            ),
+            Cookie::Headers(headers) => find_cookie(headers.iter(), name),
+            Cookie::Value(value) => value.clone(),
+        }
+    }
 }
 
 impl LazySession {
@@ -643,10 +706,10 @@ impl LazySession {
         if let Some(session) = self.loaded() {
             return Ok(session);
         }
-        let session = self
-            .inner
-            .manager
-            .load(self.inner.cookie.as_deref())
+        let manager = &self.inner.manager;
+        let cookie = self.inner.cookie.value(&manager.inner.config.name);
+        let session = manager
+            .load(cookie.as_deref())
             .instrument(self.inner.span.clone())
             .await?;
         let mut slot = self
@@ -751,8 +814,50 @@ impl ResponseHeaders {
 impl fmt::Debug for LazySession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LazySession")
-            .field("has_cookie", &self.inner.cookie.is_some())
+            .field("cookie_headers", &self.inner.cookie.is_present())
             .field("loaded", &self.loaded().is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&[u8]]) -> CookieHeaders {
+        let mut headers = CookieHeaders::default();
+        for value in values {
+            headers.push(value);
+        }
+        headers
+    }
+
+    #[test]
+    fn kept_cookie_headers_are_parsed_one_by_one() {
+        let name = "AIOHTTP_SESSION";
+        let one = headers(&[b"a=1; AIOHTTP_SESSION=x"]);
+        assert_eq!(
+            one.iter().collect::<Vec<_>>(),
+            [&b"a=1; AIOHTTP_SESSION=x"[..]]
+        );
+        assert!(one.ends.is_empty(), "one header keeps no boundaries");
+        assert_eq!(Cookie::Headers(one).value(name).as_deref(), Some("x"));
+        // Split headers (HTTP/2): the last occurrence wins, and an unclosed
+        // quote in one header does not run into the next.
+        let split = headers(&[b"", b"AIOHTTP_SESSION=\"x", b"b=2", b"AIOHTTP_SESSION=y"]);
+        assert_eq!(split.iter().count(), 3);
+        assert_eq!(Cookie::Headers(split).value(name).as_deref(), Some("y"));
+        let none = Cookie::Headers(headers(&[]));
+        assert!(!none.is_present());
+        assert_eq!(none.value(name), None);
+        let mut map = http::HeaderMap::new();
+        for value in ["AIOHTTP_SESSION=\"x", "b=2", "AIOHTTP_SESSION=y"] {
+            map.append(http::header::COOKIE, http::HeaderValue::from_static(value));
+        }
+        let manager = SessionManager::new(crate::PlainStore::plain());
+        let lazy = manager.start_from_headers(&map);
+        assert_eq!(lazy.inner.cookie.value(name).as_deref(), Some("y"));
+        let lazy = manager.start_from_headers(&http::HeaderMap::new());
+        assert!(!lazy.inner.cookie.is_present());
     }
 }
