@@ -11,6 +11,8 @@ pub(crate) mod fernet;
 mod key;
 #[cfg(feature = "nacl")]
 pub(crate) mod nacl;
+#[cfg(feature = "nacl")]
+mod poly1305;
 
 /// The known-answer vectors written by aiohttp-session
 /// (`tests/interop/vectors.json`), for the byte-exact re-seal tests of the
