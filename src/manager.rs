@@ -225,20 +225,21 @@ impl SessionManager {
     }
 
     fn fresh(&self, now: u64) -> State {
-        let mut state = State::fresh(
-            self.inner.config.max_age,
-            self.inner.clock.clone(),
-            self.inner.strict,
-            now,
-        );
+        let mut state = State::fresh(self.inner.config.max_age, self.inner.strict, now);
         state.policy = self.inner.policy;
         state
     }
 
     pub(crate) fn context(&self) -> Context<'_> {
+        self.context_at(self.inner.clock.now())
+    }
+
+    /// The context of a request whose clock was read at load: the clock is
+    /// read once per request.
+    fn context_at(&self, now: u64) -> Context<'_> {
         Context {
             config: &self.inner.config,
-            now: self.inner.clock.now(),
+            now,
             codec: &*self.inner.codec,
             wants_remaining: self.inner.policy.rolling.is_some(),
             absolute_lifetime: self.inner.policy.absolute_lifetime,
@@ -265,7 +266,8 @@ impl SessionManager {
     /// Saves `session` if it changed, returning the `Set-Cookie` value; an
     /// unchanged rolling session is refreshed when its interval has passed.
     async fn save(&self, session: &Session) -> Result<Option<http::HeaderValue>, Error> {
-        let ctx = self.context();
+        let now = session.lock().now;
+        let ctx = self.context_at(now);
         let now = ctx.now;
         let unchanged = {
             let state = session.lock();

@@ -7,7 +7,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
-use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
 use crate::expiry::{created_secs, Policy};
 use crate::manager::SessionManager;
@@ -59,7 +58,10 @@ pub(crate) struct State {
     pub(crate) discarded: Vec<String>,
     /// The storage-wide max_age, restored by [`Session::renew`].
     pub(crate) default_max_age: Option<u64>,
-    pub(crate) clock: Clock,
+    /// The request's time (Unix seconds), read once when it loaded the
+    /// session: what `created`, the expiry times and the cookie's
+    /// `expires` are written with.
+    pub(crate) now: u64,
     /// Keys this request set or removed, first write first (not kept once
     /// the map was replaced as a whole: then all of it is written).
     pub(crate) written: Vec<String>,
@@ -87,7 +89,7 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn fresh(max_age: Option<u64>, clock: Clock, strict: bool, now: u64) -> Self {
+    pub(crate) fn fresh(max_age: Option<u64>, strict: bool, now: u64) -> Self {
         Self {
             data: Arc::default(),
             created: Number::from(now),
@@ -97,7 +99,7 @@ impl State {
             max_age,
             discarded: Vec::new(),
             default_max_age: max_age,
-            clock,
+            now,
             written: Vec::new(),
             replaced: false,
             reads: strict.then(|| ReadSet::Keys(Vec::new())),
@@ -113,7 +115,7 @@ impl State {
 
     fn touch(&mut self) {
         self.changed = true;
-        self.created = Number::from(self.clock.now());
+        self.created = Number::from(self.now);
     }
 
     /// Records a write of `key` (set or removed); its final value is read
@@ -404,7 +406,7 @@ impl Session {
         state.changed = true;
         state.replace_all();
         state.drop_identity();
-        state.start = state.clock.now();
+        state.start = state.now;
         state.user = None;
     }
 
@@ -428,8 +430,8 @@ impl Session {
         let loaded_user = state.loaded_user.take();
         state.drop_identity();
         let discarded = std::mem::take(&mut state.discarded);
-        let now = state.clock.now();
-        *state = State::fresh(default_max_age, state.clock.clone(), strict, now);
+        let now = state.now;
+        *state = State::fresh(default_max_age, strict, now);
         state.discarded = discarded;
         state.start = start;
         state.loaded_user = loaded_user;
@@ -595,8 +597,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A session written at 1, loaded by a request at 1000.
     fn loaded() -> Session {
-        let mut state = State::fresh(Some(60), Clock::system(), false, 1);
+        let mut state = State::fresh(Some(60), false, 1000);
         state.new = false;
         state.identity = Some("abc".into());
         state.created = Number::from(1);
@@ -611,7 +614,7 @@ mod tests {
         assert_eq!(s.created(), 1);
         assert_eq!(s.insert("b", vec![1, 2]).unwrap(), None);
         assert!(s.is_changed());
-        assert!(s.created() > 1);
+        assert_eq!(s.created(), 1000, "the request's time");
         assert_eq!(s.get::<Vec<u8>>("b").unwrap(), Some(vec![1, 2]));
     }
 
@@ -647,7 +650,7 @@ mod tests {
             s.set_new_identity("x").unwrap_err().kind(),
             ErrorKind::IdentityNotNew
         );
-        let fresh = Session::from_state(State::fresh(None, Clock::system(), false, 1));
+        let fresh = Session::from_state(State::fresh(None, false, 1));
         fresh.set_new_identity("x").unwrap();
         assert_eq!(fresh.identity().as_deref(), Some("x"));
     }
