@@ -159,6 +159,7 @@ impl SessionManager {
         );
         if state.identity.is_some() {
             state.origin = Some(loaded.record);
+            state.origin_key = loaded.key;
             state.remaining = loaded.remaining;
         }
         Ok(Session::with_manager(state, self.clone()))
@@ -302,7 +303,7 @@ impl SessionManager {
                 std::mem::take(&mut state.discarded),
                 empty,
                 self.inner.policy.lifetime(state.max_age, state.start, now),
-                state.origin.take(),
+                (state.origin.take(), state.origin_key.take()),
                 state.changes_for_save(),
                 state.loaded_user.clone(),
                 state.user.clone(),
@@ -321,7 +322,8 @@ impl SessionManager {
                     record: &record,
                     empty,
                     ttl: lifetime,
-                    origin: origin.as_ref(),
+                    origin: origin.0.as_ref(),
+                    key: origin.1.as_deref(),
                     changes: &changes,
                     users: Users {
                         loaded: loaded_user.as_deref(),

@@ -72,6 +72,8 @@ pub(crate) struct State {
     /// The record as loaded under `identity` (bytes and version), which a
     /// server store's compare-and-set expects to find at save time.
     pub(crate) origin: Option<Stored>,
+    /// The store's key of `identity`, as the load built it.
+    pub(crate) origin_key: Option<String>,
     /// When the session was first created (Unix seconds): the absolute
     /// lifetime runs from here. Kept by `renew`, reset by `invalidate`.
     pub(crate) start: u64,
@@ -104,6 +106,7 @@ impl State {
             replaced: false,
             reads: strict.then(|| ReadSet::Keys(Vec::new())),
             origin: None,
+            origin_key: None,
             start: now,
             last: None,
             user: None,
@@ -151,6 +154,7 @@ impl State {
 
     fn drop_identity(&mut self) {
         self.origin = None;
+        self.origin_key = None;
         if let Some(identity) = self.identity.take() {
             self.discarded.push(identity);
         }

@@ -112,6 +112,9 @@ pub struct Loaded {
     /// How long the record has left in the store, when it was asked for
     /// and the store can tell.
     pub remaining: Remaining,
+    /// The store's key for `identity`, handed back with the save
+    /// ([`SaveRequest::key`]) so that it is built once per request.
+    pub key: Option<String>,
 }
 
 /// How long a stored record has left before the store expires it.
@@ -157,6 +160,9 @@ pub struct SaveRequest<'a> {
     /// `identity`: a server store writes only if the store still holds it,
     /// and otherwise merges [`changes`](Self::changes) into what it holds.
     pub origin: Option<&'a Stored>,
+    /// The key the load gave for `identity` ([`Loaded::key`]), when the
+    /// request loaded the record it saves.
+    pub key: Option<&'a str>,
     /// What this request did to the session.
     pub changes: &'a Changes,
     /// The user binding, for stores that keep a per-user index.

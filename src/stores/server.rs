@@ -732,6 +732,7 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
                 identity: Some(cookie_value.to_owned()),
                 record,
                 remaining,
+                key: Some(key),
             })),
             None => {
                 tracing::debug!(target: "http_session", "unknown or expired session id; starting a fresh session");
@@ -757,7 +758,12 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
             Some(id) => (id.to_owned(), false),
             None => (self.new_id()?, true),
         };
-        let Some(key) = self.key_of(config, &id) else {
+        // The key the load built, for the record it loaded.
+        let known = request.key.filter(|_| request.origin.is_some());
+        let Some(key) = known
+            .map(str::to_owned)
+            .or_else(|| self.key_of(config, &id))
+        else {
             return Err(Error::new(ErrorKind::Config)
                 .detail("session identity is not an id in this store's format"));
         };

@@ -170,6 +170,7 @@ impl<S: Sealer> SessionStore for CookieStore<S> {
                 identity: None,
                 record: Stored::unversioned(record),
                 remaining: Remaining::Unknown,
+                key: None,
             })),
             Err(reason) => {
                 tracing::debug!(
