@@ -218,32 +218,79 @@ impl SharedRecord {
         }
     }
 
-    /// About the size of the record as the JSON codec writes it, counted
-    /// without writing it (a string by its length, a number as 8 bytes):
-    /// what a record held decoded costs against a byte capacity.
-    pub fn approximate_size(&self) -> usize {
-        fn size(value: &Value) -> usize {
+    /// An estimate of the heap this record holds while it is shared in a
+    /// store, in bytes: the `Arc`s, the map's entries and index, every
+    /// string and array, each allocation rounded up as a 64-bit malloc
+    /// rounds it (a 16-byte multiple with an 8-byte header, at least 32).
+    /// It counts the map as it is after a decode or a copy (entries grown
+    /// to a power of two), not its exact capacity, which serde_json does
+    /// not expose. What a record held decoded costs against
+    /// [`Capacity::Bytes`]; `tests/heap_size.rs` checks it against a
+    /// counting allocator.
+    ///
+    /// [`Capacity::Bytes`]: crate::stores::Capacity::Bytes
+    pub fn heap_size(&self) -> usize {
+        use std::mem::size_of;
+
+        /// An `Arc<T>` allocation: two counts and the value.
+        const fn arc_of(value: usize) -> usize {
+            allocation(2 * size_of::<usize>() + value)
+        }
+        fn value_heap(value: &Value) -> usize {
             match value {
-                Value::Null | Value::Bool(_) => 5,
-                Value::Number(_) => 8,
-                Value::String(s) => s.len() + 2,
-                Value::Array(items) => 2 + items.iter().map(|v| size(v) + 2).sum::<usize>(),
-                Value::Object(map) => map_size(map),
+                Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+                Value::String(s) => allocation(s.len()),
+                Value::Array(items) => {
+                    allocation(items.len() * size_of::<Value>())
+                        + items.iter().map(value_heap).sum::<usize>()
+                }
+                Value::Object(map) => map_heap(map),
             }
         }
-        fn map_size(map: &Map<String, Value>) -> usize {
-            2 + map
-                .iter()
-                .map(|(k, v)| k.len() + 6 + size(v))
-                .sum::<usize>()
+        fn map_heap(map: &Map<String, Value>) -> usize {
+            let n = map.len();
+            if n == 0 {
+                return 0;
+            }
+            // indexmap: a Vec of (hash, key, value) entries and a hashbrown
+            // table of indices (8 bytes and a control byte per bucket, a
+            // 7/8 load factor, 16 trailing control bytes).
+            let entries = allocation(
+                n.next_power_of_two().max(4) * (size_of::<u64>() + size_of::<(String, Value)>()),
+            );
+            let buckets = (n * 8).div_ceil(7).next_power_of_two().max(4);
+            let index = allocation(buckets * (size_of::<usize>() + 1) + 16);
+            entries
+                + index
+                + map
+                    .iter()
+                    .map(|(key, value)| allocation(key.len()) + value_heap(value))
+                    .sum::<usize>()
         }
-        let meta = self
+        let user = self
             .meta
             .as_ref()
-            .filter(|meta| !meta.is_empty())
-            .map_or(0, |meta| 64 + meta.user.as_ref().map_or(0, String::len));
-        // `{"created": N, "session": {...}}`
-        26 + 8 + map_size(&self.session) + meta
+            .and_then(|meta| meta.user.as_ref())
+            .map_or(0, |user| allocation(user.len()));
+        arc_of(size_of::<SharedRecord>())
+            + arc_of(size_of::<Map<String, Value>>())
+            + map_heap(&self.session)
+            + user
+    }
+}
+
+/// What malloc takes for `n` requested bytes on a 64-bit system: nothing
+/// for none, else `n` and an 8-byte header rounded up to 16, at least 32
+/// (glibc's chunk sizes; other allocators round within a few bytes of it).
+pub(crate) const fn allocation(n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let chunk = (n + 8).div_ceil(16) * 16;
+    if chunk < 32 {
+        32
+    } else {
+        chunk
     }
 }
 

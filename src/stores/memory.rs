@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::record::allocation;
 use crate::stores::{Expect, KvBackend, Payload, Put, Remaining, ServerStore, Stored, Write};
 
 /// Sessions kept in this process's memory.
@@ -34,20 +35,27 @@ impl MemoryStore {
 pub enum Capacity {
     /// At most this many sessions.
     Sessions(usize),
-    /// At most this many bytes of records: each counts its key, its value
-    /// (about the size of its JSON, [`SharedRecord::approximate_size`]) and
-    /// [`Capacity::ENTRY_OVERHEAD`] for the bookkeeping around them.
+    /// At most this many bytes of records, counted as the heap they take:
+    /// each counts its key, its value (the heap of the decoded record,
+    /// [`SharedRecord::heap_size`], or of its bytes) and
+    /// [`Capacity::ENTRY_OVERHEAD`] for the bookkeeping around them. The
+    /// process's resident memory for a full store is close to this figure
+    /// plus the allocator's free lists (BENCHMARKS.md, memory check).
     ///
-    /// [`SharedRecord::approximate_size`]: crate::SharedRecord::approximate_size
+    /// [`SharedRecord::heap_size`]: crate::SharedRecord::heap_size
     Bytes(usize),
 }
 
 impl Capacity {
-    /// The default: 64 MiB of records (about 300,000 sessions of 100 bytes).
+    /// The default: 64 MiB of records. A record is held decoded, about 1 KiB
+    /// for a small session (a counter and a name: 1,024 bytes accounted,
+    /// 905 resident in `tests/heap_size.rs`), so about 65,000 such sessions.
     pub const DEFAULT: Capacity = Capacity::Bytes(64 * 1024 * 1024);
 
-    /// What one record costs beyond its key and value (map slot, list links,
-    /// allocation headers), as counted against [`Capacity::Bytes`].
+    /// What one record costs beyond its key and value (its slot in the
+    /// shard's recency list, its index entry and the tables' spare room),
+    /// as counted against [`Capacity::Bytes`]. `tests/heap_size.rs` checks
+    /// the whole count against the resident memory of a full store.
     pub const ENTRY_OVERHEAD: usize = 128;
 
     /// The share of one shard, in the unit of the variant.
@@ -94,10 +102,12 @@ struct Slot {
 impl Slot {
     fn cost(&self) -> usize {
         let value = match &self.entry.value {
-            Payload::Encoded(bytes) => bytes.len(),
-            Payload::Shared(record) => record.approximate_size(),
+            Payload::Encoded(bytes) => allocation(bytes.len()),
+            Payload::Shared(record) => record.heap_size(),
         };
-        self.key.len() + value + Capacity::ENTRY_OVERHEAD
+        allocation(2 * std::mem::size_of::<usize>() + self.key.len())
+            + value
+            + Capacity::ENTRY_OVERHEAD
     }
 }
 
@@ -728,7 +738,9 @@ mod tests {
         assert_eq!(backend.ttl("k"), Some(Some(30)));
         assert_eq!(ready(backend.get("k")).unwrap(), Some(before));
         assert!(!ready(backend.touch("missing", 30)).unwrap());
-        assert_eq!(backend.bytes(), 1 + 1 + Capacity::ENTRY_OVERHEAD);
+        // The key "k" in an Arc<str>, the one-byte value: 32 bytes each as
+        // malloc holds them.
+        assert_eq!(backend.bytes(), 32 + 32 + Capacity::ENTRY_OVERHEAD);
     }
 
     #[test]
@@ -816,7 +828,7 @@ mod tests {
 
     #[test]
     fn capacity_in_bytes_bounds_the_store_and_expired_go_first() {
-        let per_record = 48 + 100 + Capacity::ENTRY_OVERHEAD;
+        let per_record = allocation(16 + 48) + allocation(100) + Capacity::ENTRY_OVERHEAD;
         let backend =
             MemoryBackend::default().with_capacity(Capacity::Bytes(SHARDS * per_record * 10));
         for i in 0..10_000 {
