@@ -73,6 +73,20 @@ impl Error {
         }
     }
 
+    /// The same error for another request (the saves that one save carried
+    /// out together each get it): the kind, and the detail or the source's
+    /// text as the detail.
+    pub(crate) fn shared(&self) -> Self {
+        Self {
+            kind: self.kind,
+            detail: self
+                .detail
+                .clone()
+                .or_else(|| self.source.as_ref().map(ToString::to_string)),
+            source: None,
+        }
+    }
+
     /// An error of `kind` caused by `source`.
     pub fn with_source(kind: ErrorKind, source: impl Into<BoxError>) -> Self {
         Self {

@@ -1,24 +1,48 @@
 #!/usr/bin/env bash
 # Load benchmark of the example servers (axum, actix-web, warp x stores)
 # against the peers in benches/load/peers (axum + tower-sessions, actix-web +
-# actix-session). Each server runs with one worker thread pinned to one CPU,
-# wrk runs pinned to the other; traffic goes to 127.0.0.1 only.
+# actix-session, and each framework with no session layer at all). Every
+# server runs with one worker (the peers in the same runtime flavour as our
+# examples) pinned to SERVER_CPU; wrk and the stores run pinned to LOAD_CPU;
+# traffic goes to 127.0.0.1 only.
 #
-#   benches/load/run.sh                                   # everything (~20 min)
-#   CASES='axum:memory peer-tower:memory' benches/load/run.sh   # a subset
-#   MEMCHECK=0 benches/load/run.sh                        # skip the RSS check
-#   MEMCHECK=only benches/load/run.sh                     # only the RSS check
+#   benches/load/run.sh                            # everything (~25 min)
+#   COMPARISONS='memory redis' benches/load/run.sh # some comparison groups
+#   MEMCHECK=0 benches/load/run.sh                 # skip the RSS check
+#   MEMCHECK=only benches/load/run.sh              # only the RSS check
 #
-# Workloads, run against one server per case: a warm-up of each, then RUNS
-# rounds of DURATION seconds of each (bare, W1, W2 back to back), reported
-# as the median req/s, the median p99 latency and the median of the
-# per-round W1/bare and W2/bare ratios:
+# Workloads:
 #   bare  GET /bare, which never touches the session
 #   W1    GET /incr without a cookie: a new session on every request
 #   W2    GET /incr with one session's cookie (taken first with curl):
 #         read, modify, write the session on every request
-# For Redis and memcached stores the store commands per request are counted
-# (Redis INFO commandstats / memcached stats, reset before the runs).
+#
+# Comparison groups (COMPARISONS, default all but old) are the servers compared with
+# each other, run interleaved: all servers of a group are started, then in
+# each of RUNS rounds every server runs bare, W1 and W2 back to back (the
+# order of the servers rotating from round to round), so a ratio between
+# two servers is taken from runs seconds apart, round by round; its median
+# over the rounds and its spread are reported. For every run the script
+# records req/s, p99, the server's CPU time per request (user + system, all
+# threads, from /proc) and the store processes' CPU time per request, and
+# the store commands per request (Redis INFO commandstats, memcached stats;
+# reset before each run, summed over every node of a cluster or ring).
+#   memory     axum/actix/warp + memory, tower-sessions MemoryStore, bare axum
+#   cookie     actix/axum/warp + fernet and nacl, actix-session's cookie
+#              store (AES-GCM), bare actix-web
+#   redis      axum/actix + redis, tower-sessions (fred), actix-session
+#   memcached  axum/actix + memcached beside axum + redis
+#   scale      axum on a Redis Cluster (3 masters, 3 replicas) and on a ring
+#              of 3 memcached servers, beside axum + redis and + memcached
+#   old        (not in the default) axum + redis, memcached and memory beside
+#              the same servers of an older revision, whose release build
+#              OLD_BIN names, e.g.
+#                git worktree add /tmp/old REV && (cd /tmp/old &&
+#                  cargo build --release --all-features --examples)
+#                OLD_BIN=/tmp/old/target/release COMPARISONS=old benches/load/run.sh
+# Session overhead = CPU us/request of W2 (or W1) minus that of the same
+# server's bare, per round.
+#
 # The memory check runs W1 until SESSIONS sessions were made against
 # server_axum --store memory --max-age 1 (then idles until they expired and
 # the sweep is due, and sends a few more requests), against server_axum
@@ -29,13 +53,12 @@
 # QUIET_WAIT_S) for both CPUs to be nearly idle, and a run in which other
 # processes took more than 5% of a CPU is repeated (RETRIES times).
 #
-# Settings (environment): DURATION=5 RUNS=3 WARMUP=1 CONNECTIONS=16
-# QUIET_WAIT_S=30 RETRIES=2 SERVER_CPU=0 LOAD_CPU=1
-# STORES='memory fernet nacl redis memcached' (add simple for the plain
-# cookie) SESSIONS=1000000 SKIP_BUILD=1 OUT=DIR (default: a new temporary
-# directory) CARGO_TARGET_DIR (default: the repo's target/).
-# Results: OUT/results.md (also printed), OUT/results.tsv, raw wrk output in
-# OUT/raw/.
+# Settings (environment): DURATION=3 RUNS=5 WARMUP=1 CONNECTIONS=32
+# QUIET_WAIT_S=30 RETRIES=2 SERVER_CPU=0 LOAD_CPU=1 SESSIONS=1000000
+# SKIP_BUILD=1 OUT=DIR (default: a new temporary directory)
+# CARGO_TARGET_DIR (default: the repo's target/).
+# Results: OUT/results.md (also printed; made by benches/load/report.py from
+# OUT/runs.tsv, one line per run), raw wrk output in OUT/raw/.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -43,18 +66,18 @@ cd "$root"
 
 # The command as given, settings included, for the report.
 command_line=""
-for name in CASES STORES DURATION RUNS WARMUP CONNECTIONS QUIET_WAIT_S RETRIES SESSIONS MEMCHECK CARGO_TARGET_DIR; do
+for name in COMPARISONS OLD_BIN DURATION RUNS WARMUP CONNECTIONS QUIET_WAIT_S RETRIES SESSIONS MEMCHECK CARGO_TARGET_DIR; do
     [[ -z ${!name+set} ]] || command_line+="$name=${!name@Q} "
 done
 command_line+=benches/load/run.sh
 
-DURATION=${DURATION:-5}
-RUNS=${RUNS:-3}
+DURATION=${DURATION:-3}
+RUNS=${RUNS:-5}
 WARMUP=${WARMUP:-1}
-CONNECTIONS=${CONNECTIONS:-16}
+CONNECTIONS=${CONNECTIONS:-32}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-STORES=${STORES:-memory fernet nacl redis memcached}
+COMPARISONS=${COMPARISONS:-memory cookie redis memcached scale}
 SESSIONS=${SESSIONS:-1000000}
 MEMCHECK=${MEMCHECK:-1}
 QUIET_WAIT_S=${QUIET_WAIT_S:-30}
@@ -79,10 +102,11 @@ die() {
 mkdir -p "$OUT/raw"
 services=$OUT/services
 server_pid=""
+server_pids=()
 store_pids=()
 
 cleanup() {
-    stop_server
+    stop_servers
     [[ ! -f $services/env ]] || scripts/services.sh stop "$services" || true
 }
 trap cleanup EXIT
@@ -120,20 +144,59 @@ server_command() {
     local framework=${1%%:*} store=${1#*:}
     case $framework in
     axum | actix | warp)
-        cmd=("$bin/examples/server_$framework" --store "$store" --workers 1 --port 0)
+        cmd=("$bin/examples/server_$framework" --workers 1 --port 0)
         case $store in
-        fernet | nacl) cmd+=(--key-hex "$KEY_HEX") ;;
-        redis) cmd+=(--redis-url "$HTTP_SESSION_REDIS_URL") ;;
-        memcached) cmd+=(--memcached "$HTTP_SESSION_MEMCACHED") ;;
+        fernet | nacl) cmd+=(--store "$store" --key-hex "$KEY_HEX") ;;
+        redis) cmd+=(--store redis --redis-url "$HTTP_SESSION_REDIS_URL") ;;
+        redis-cluster) cmd+=(--store redis --redis-cluster "$HTTP_SESSION_REDIS_CLUSTER") ;;
+        memcached) cmd+=(--store memcached --memcached "$HTTP_SESSION_MEMCACHED") ;;
+        memcached-ring) cmd+=(--store memcached --memcached "$HTTP_SESSION_MEMCACHED_RING") ;;
+        *) cmd+=(--store "$store") ;;
+        esac
+        ;;
+    old-axum | old-actix)
+        # The example servers of an older revision, built by the caller
+        # into OLD_BIN (see the old group).
+        [[ -n ${OLD_BIN:-} ]] || die "the old group needs OLD_BIN (an older revision's target/release)"
+        cmd=("$OLD_BIN/examples/server_${framework#old-}" --workers 1 --port 0)
+        case $store in
+        redis) cmd+=(--store redis --redis-url "$HTTP_SESSION_REDIS_URL") ;;
+        memcached) cmd+=(--store memcached --memcached "$HTTP_SESSION_MEMCACHED") ;;
+        *) cmd+=(--store "$store") ;;
         esac
         ;;
     peer-tower | peer-actix)
         local name=peer_tower_sessions
         [[ $framework == peer-tower ]] || name=peer_actix_session
-        cmd=("$bin/$name" --store "$store" --port 0)
+        cmd=("$bin/$name" --store "$store" --workers 1 --port 0)
         [[ $store != redis ]] || cmd+=(--redis-url "$HTTP_SESSION_REDIS_URL")
         ;;
     *) die "unknown case $1" ;;
+    esac
+}
+
+# The store processes (pids) and command counters (endpoints) of a store.
+store_pids_of() {
+    case $1 in
+    redis) cat "$services/redis.pid" ;;
+    memcached) cat "$services/memcached.pid" ;;
+    redis-cluster) cat "$services"/cluster/node*/pid ;;
+    memcached-ring) cat "$services"/ring/mc*/pid ;;
+    esac
+}
+store_ports_of() {
+    case $1 in
+    redis) cat "$services/redis.port" ;;
+    memcached) cat "$services/memcached.port" ;;
+    redis-cluster) cat "$services"/cluster/node*/port ;;
+    memcached-ring) cat "$services"/ring/mc*/port ;;
+    esac
+}
+store_kind() {
+    case $1 in
+    redis | redis-cluster) echo redis ;;
+    memcached | memcached-ring) echo memcached ;;
+    *) echo none ;;
     esac
 }
 
@@ -145,6 +208,7 @@ start_server() {
     : >"$logfile"
     taskset -c "$SERVER_CPU" "$@" >"$logfile" 2>&1 </dev/null &
     server_pid=$!
+    server_pids+=("$server_pid")
     for ((i = 0; i < START_TIMEOUT_S * 10; i++)); do
         line=$(grep -m1 -o 'listening on http://127.0.0.1:[0-9]*' "$logfile" || true)
         if [[ -n $line ]]; then
@@ -157,15 +221,19 @@ start_server() {
     die "server did not start within ${START_TIMEOUT_S}s: $*"
 }
 
-stop_server() {
-    [[ -n $server_pid ]] || return 0
-    kill "$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
+# Stops every server started (at most 5 s each, then SIGKILL).
+stop_servers() {
+    local pid
+    for pid in "${server_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
     done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
+    server_pids=()
     server_pid=""
 }
 
@@ -201,21 +269,30 @@ wait_quiet() {
 our_jiffies() {
     local pid total
     total=$(awk '{ print $16 + $17 }' "/proc/$$/stat")
-    for pid in "$server_pid" "${store_pids[@]}"; do
+    for pid in "${server_pids[@]}" "${store_pids[@]}"; do
         total=$((total + $(pid_jiffies "$pid")))
     done
     echo "$total"
 }
 both_cpus() { echo $(($(cpu_jiffies "$SERVER_CPU") + $(cpu_jiffies "$LOAD_CPU"))); }
 
-# run_wrk SECONDS OUTFILE URL [COOKIE]: also records the server's CPU use and
-# the CPU time that other processes took on the two CPUs meanwhile
-# ("# server-cpu N% other M%", in % of one CPU).
+# Jiffies of the processes given (a store's).
+pids_jiffies() {
+    local pid total=0
+    for pid in "$@"; do total=$((total + $(pid_jiffies "$pid"))); done
+    echo "$total"
+}
+
+# run_wrk SECONDS OUTFILE URL [COOKIE]: also records the CPU use of the
+# server (server_pid) and of the store processes (case_store_pids), and the
+# CPU time that other processes took on the two CPUs meanwhile
+# ("# server-cpu N% other M%", in % of one CPU; "# jiffies server S store T").
 run_wrk() {
-    local seconds=$1 outfile=$2 url=$3 cookie=${4:-} header=() all0 ours0 srv0 start
+    local seconds=$1 outfile=$2 url=$3 cookie=${4:-} header=() all0 ours0 srv0 sto0 start
     [[ -z $cookie ]] || header=(-H "Cookie: $cookie")
     echo "# $(date -u +%FT%TZ) loadavg $(cut -d' ' -f1-3 /proc/loadavg)" >"$outfile"
-    all0=$(both_cpus) ours0=$(our_jiffies) srv0=$(pid_jiffies "$server_pid") start=$(date +%s%N)
+    all0=$(both_cpus) ours0=$(our_jiffies) srv0=$(pid_jiffies "$server_pid")
+    sto0=$(pids_jiffies "${case_store_pids[@]}") start=$(date +%s%N)
     timeout $((seconds + 30)) taskset -c "$LOAD_CPU" \
         wrk -t1 -c"$CONNECTIONS" -d"${seconds}s" --latency "${header[@]}" "$url" >>"$outfile" 2>&1 ||
         die "wrk failed: $(tail -n 3 "$outfile")"
@@ -223,7 +300,9 @@ run_wrk() {
         -v srv=$(($(pid_jiffies "$server_pid") - srv0)) -v ns=$(($(date +%s%N) - start)) -v hz="$CLK_TCK" '
         BEGIN { s = ns / 1e9 * hz / 100; other = (all - ours) / s; if (other < 0) other = 0
             printf "# server-cpu %.0f%% other %.0f%%\n", srv / s, other }' >>"$outfile"
+    echo "# jiffies server $(($(pid_jiffies "$server_pid") - srv0)) store $(($(pids_jiffies "${case_store_pids[@]}") - sto0)) seconds $(($(date +%s%N) - start))e-9" >>"$outfile"
 }
+wrk_jiffies() { awk -v f="$2" '/^# jiffies/ { for (i = 3; i < NF; i += 2) if ($i == f) print $(i + 1); exit }' "$1"; }
 wrk_other() { awk '/^# server-cpu/ { sub(/%/, "", $NF); print $NF; exit }' "$1"; }
 
 # Fields of a wrk output: requests, req/s, p99 in ms, and the failed
@@ -252,11 +331,11 @@ spread() {
 
 # --- store command counters -------------------------------------------------------
 
+# memcached_command PORT COMMAND: the reply lines (up to END, RESET or ERROR).
 memcached_command() {
-    local host=${HTTP_SESSION_MEMCACHED%:*} mport=${HTTP_SESSION_MEMCACHED##*:}
     (
-        exec 3<>"/dev/tcp/$host/$mport"
-        printf '%s\r\n' "$1" >&3
+        exec 3<>"/dev/tcp/127.0.0.1/$1"
+        printf '%s\r\n' "$2" >&3
         while IFS= read -r -t 5 line <&3; do
             line=${line%$'\r'}
             echo "$line"
@@ -265,116 +344,134 @@ memcached_command() {
     )
 }
 
+# counters_reset STORE: zero the command counters of every node of STORE.
 counters_reset() {
-    case $1 in
-    redis) redis-cli -u "$HTTP_SESSION_REDIS_URL" config resetstat >/dev/null ;;
-    memcached) memcached_command "stats reset" >/dev/null ;;
-    esac
+    local p
+    for p in $(store_ports_of "$1"); do
+        case $(store_kind "$1") in
+        redis) redis-cli -p "$p" config resetstat >/dev/null ;;
+        memcached) memcached_command "$p" "stats reset" >/dev/null ;;
+        esac
+    done
 }
 
-# Store commands since counters_reset, as "name=count ...".
+# Store commands since counters_reset, summed over the nodes, as
+# "name=count ..." (for Redis also reads=N, the socket reads they came in).
 counters_read() {
+    local p
+    for p in $(store_ports_of "$1"); do
+        case $(store_kind "$1") in
+        redis)
+            redis-cli -p "$p" info commandstats | tr -d '\r' |
+                awk -F'[_:=,]' '/^cmdstat_/ && $2 !~ /^(info|config|cluster|ping|command)$/ { printf "%s=%s ", $2, $4 }'
+            # Read events: how many socket reads the commands came in.
+            redis-cli -p "$p" info stats | tr -d '\r' |
+                awk -F: '$1 == "total_reads_processed" { printf "reads=%s ", $2 }'
+            ;;
+        memcached)
+            memcached_command "$p" stats |
+                awk '$1 == "STAT" && ($2 ~ /^cmd_(get|set|touch|meta)$/ || $2 ~ /^(cas|delete)_(hits|misses|badval)$/) && $3 > 0 {
+                    printf "%s=%s ", $2, $3 }'
+            ;;
+        esac
+    done | tr ' ' '\n' | awk -F= 'NF == 2 { n[$1] += $2 } END { for (k in n) printf "%s=%s ", k, n[k] }'
+}
+
+# "name=count ..." divided by REQUESTS, as "name:per_request,..." ("-" if none).
+per_request() {
+    awk -v c="$1" -v r="$2" 'BEGIN {
+        n = split(c, kv, " "); out = ""
+        for (i = 1; i <= n; i++) { split(kv[i], p, "="); if (p[1] == "" || r == 0) continue
+            out = out (out == "" ? "" : ",") sprintf("%s:%.2f", p[1], p[2] / r) }
+        print out == "" ? "-" : out }'
+}
+
+# --- comparison groups ------------------------------------------------------------
+
+group_cases() {
     case $1 in
-    redis)
-        redis-cli -u "$HTTP_SESSION_REDIS_URL" info commandstats | tr -d '\r' |
-            awk -F'[_:=,]' '/^cmdstat_/ && $2 !~ /^(info|config)/ { printf "%s=%s ", $2, $4 }'
-        ;;
-    memcached)
-        memcached_command stats |
-            awk '$1 == "STAT" && ($2 == "cmd_get" || $2 == "cmd_set" || $2 == "cmd_touch" ||
-                $2 == "delete_hits" || $2 == "delete_misses") && $3 > 0 { printf "%s=%s ", $2, $3 }'
-        ;;
+    memory) echo axum:memory peer-tower:memory peer-tower:none actix:memory warp:memory ;;
+    cookie) echo actix:fernet peer-actix:cookie peer-actix:none actix:nacl axum:fernet warp:fernet ;;
+    redis) echo axum:redis peer-tower:redis actix:redis peer-actix:redis ;;
+    memcached) echo axum:memcached axum:redis actix:memcached ;;
+    scale) echo axum:redis-cluster axum:memcached-ring axum:redis axum:memcached ;;
+    old) echo axum:redis old-axum:redis axum:memcached old-axum:memcached axum:memory old-axum:memory ;;
+    *) die "unknown group $1 (memory cookie redis memcached scale old)" ;;
     esac
 }
 
-# "name=count ..." divided by REQUESTS, as "name/req ..." ("0" if none).
-per_request() {
-    local counts=$1 requests=$2
-    awk -v c="$counts" -v r="$requests" 'BEGIN {
-        n = split(c, kv, " "); out = ""
-        for (i = 1; i <= n; i++) { split(kv[i], p, "="); if (p[1] == "") continue
-            out = out (out == "" ? "" : " ") sprintf("%s %.2f", p[1], p[2] / r) }
-        print out == "" ? "0" : out }'
-}
-
-# --- one case ---------------------------------------------------------------------
-
-# measure CASE: runs the three workloads against one server in RUNS rounds
-# (bare, W1, W2 in each), so the W1/bare and W2/bare ratios are taken from
-# runs seconds apart rather than minutes: on a shared machine the speed
-# drifts between minutes more than between seconds. Appends one line per
-# workload to results.tsv: case workload rps p99_ms spread% failed other%
-# store_commands_per_request ratio_to_bare, where rps and p99 are medians
-# over the rounds, other% is the most CPU (in % of one CPU) that other
-# processes took in any run, and ratio_to_bare is the median of the
-# per-round ratios.
-measure() {
-    local case=$1 store=${1#*:} tag=${1/:/-} cookie i w try raw url base
-    local -A rps=() p99=() other=() requests=() failed=() counts=() ratios=()
-    server_command "$case"
-    start_server "$tag" "${cmd[@]}"
-    base=http://127.0.0.1:$port
-    cookie=$(session_cookie "$base/incr")
-    [[ -n $cookie ]] || die "$case: no session cookie from GET /incr"
-    workload_url() { if [[ $1 == bare ]]; then echo "$base/bare"; else echo "$base/incr"; fi; }
-    workload_cookie() { if [[ $1 == W2 ]]; then echo "$cookie"; fi; }
+# measure_group GROUP: starts every server of the group, then RUNS rounds
+# of bare, W1 and W2 on each (a server without sessions runs bare only),
+# the order of the servers rotating by one each round. One line per run in
+# runs.tsv: group round case workload requests seconds rps p99_ms failed
+# other% server_us_per_request store_us_per_request store_commands.
+measure_group() {
+    local group=$1 cases case i k n w raw try tag url cookie store
+    local -A ports=() cookies=() pids=()
+    group_cases "$group" >/dev/null
+    read -r -a cases <<<"$(group_cases "$group")"
+    n=${#cases[@]}
+    for case in "${cases[@]}"; do
+        server_command "$case"
+        start_server "$group-${case/:/-}" "${cmd[@]}"
+        ports[$case]=$port pids[$case]=$server_pid
+        if [[ $case != *:none ]]; then
+            cookies[$case]=$(session_cookie "http://127.0.0.1:$port/incr")
+            [[ -n ${cookies[$case]} ]] || die "$case: no session cookie from GET /incr"
+        fi
+    done
+    workloads() { if [[ $1 == *:none ]]; then echo bare; else echo bare W1 W2; fi; }
     wait_quiet
-    for w in bare W1 W2; do
-        run_wrk "$WARMUP" "$OUT/raw/$tag-$w.warmup.txt" "$(workload_url $w)" "$(workload_cookie $w)"
+    for case in "${cases[@]}"; do
+        server_pid=${pids[$case]}
+        read -r -a case_store_pids <<<"$(store_pids_of "${case#*:}" | tr '\n' ' ')"
+        for w in $(workloads "$case"); do
+            url=http://127.0.0.1:${ports[$case]}/incr cookie=
+            [[ $w != bare ]] || url=http://127.0.0.1:${ports[$case]}/bare
+            [[ $w != W2 ]] || cookie=${cookies[$case]}
+            run_wrk "$WARMUP" "$OUT/raw/$group-${case/:/-}-$w.warmup.txt" "$url" "$cookie"
+        done
     done
     for ((i = 1; i <= RUNS; i++)); do
-        local -A round=()
-        for w in bare W1 W2; do
-            raw=$OUT/raw/$tag-$w.$i.txt
-            counters_reset "$store"
-            for ((try = 0; try <= RETRIES; try++)); do
-                wait_quiet
-                run_wrk "$DURATION" "$raw" "$(workload_url $w)" "$(workload_cookie $w)"
-                (($(wrk_other "$raw") <= 5)) && break
-                cp "$raw" "$raw.polluted$try"
-                ((try == RETRIES)) || log "$case $w round $i: other processes took $(wrk_other "$raw")% of a CPU; again"
+        for ((k = 0; k < n; k++)); do
+            case=${cases[(k + i - 1) % n]}
+            store=${case#*:} tag=$group-${case/:/-}
+            server_pid=${pids[$case]}
+            read -r -a case_store_pids <<<"$(store_pids_of "$store" | tr '\n' ' ')"
+            for w in $(workloads "$case"); do
+                url=http://127.0.0.1:${ports[$case]}/incr cookie=
+                [[ $w != bare ]] || url=http://127.0.0.1:${ports[$case]}/bare
+                [[ $w != W2 ]] || cookie=${cookies[$case]}
+                raw=$OUT/raw/$tag-$w.$i.txt
+                for ((try = 0; try <= RETRIES; try++)); do
+                    counters_reset "$store"
+                    wait_quiet
+                    run_wrk "$DURATION" "$raw" "$url" "$cookie"
+                    (($(wrk_other "$raw") <= 5)) && break
+                    cp "$raw" "$raw.polluted$try"
+                    ((try == RETRIES)) || log "$case $w round $i: other processes took $(wrk_other "$raw")% of a CPU; again"
+                done
+                record_run "$group" "$i" "$case" "$w" "$raw" "$(counters_read "$store")"
             done
-            round[$w]=$(wrk_rps "$raw")
-            rps[$w]+="${round[$w]} "
-            p99[$w]+="$(wrk_p99_ms "$raw") "
-            other[$w]+="$(wrk_other "$raw") "
-            requests[$w]=$((${requests[$w]:-0} + $(wrk_requests "$raw")))
-            failed[$w]=$((${failed[$w]:-0} + $(wrk_failed "$raw")))
-            counts[$w]+="$(counters_read "$store") "
         done
-        for w in W1 W2; do
-            ratios[$w]+="$(awk -v a="${round[$w]}" -v b="${round[bare]}" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 0) }') "
-        done
+        log "group $group: round $i of $RUNS done"
     done
-    stop_server
-    for w in bare W1 W2; do
-        local cmds=- ratio=-
-        case $store in
-        redis | memcached) cmds=$(per_request "$(sum_counts "${counts[$w]}")" "${requests[$w]}") ;;
-        esac
-        # shellcheck disable=SC2086 # word splitting wanted: the lists hold numbers
-        [[ $w == bare ]] || ratio=$(median ${ratios[$w]})
-        ((${failed[$w]} == 0)) || log "WARNING: $case $w: ${failed[$w]} failed requests (see $OUT/raw/$tag-$w.*.txt)"
-        # shellcheck disable=SC2086
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$w" "$(median ${rps[$w]})" \
-            "$(median ${p99[$w]})" "$(spread ${rps[$w]})" "${failed[$w]}" \
-            "$(printf '%s\n' ${other[$w]} | sort -g | tail -n1)" "$cmds" "$ratio" >>"$OUT/results.tsv"
-        log "$(printf '%-18s %-4s req/s per round: %s (ratio to bare: %s); other processes: %s%%; store cmds/req: %s' \
-            "$case" "$w" "${rps[$w]}" "${ratios[$w]:--}" "${other[$w]}" "$cmds")"
-    done
+    stop_servers
 }
 
-# A list of "name=count" words summed by name.
-sum_counts() {
-    tr ' ' '\n' <<<"$1" | awk -F= 'NF == 2 { n[$1] += $2 } END { for (k in n) printf "%s=%s ", k, n[k] }'
-}
-
-all_cases() {
-    local framework store
-    for framework in axum actix warp; do
-        for store in $STORES; do echo "$framework:$store"; done
-    done
-    echo peer-tower:memory peer-tower:redis peer-actix:cookie peer-actix:redis
+# record_run GROUP ROUND CASE WORKLOAD RAW COUNTS: one line of runs.tsv.
+record_run() {
+    local raw=$5 requests seconds failed
+    requests=$(wrk_requests "$raw") failed=$(wrk_failed "$raw")
+    seconds=$(wrk_jiffies "$raw" seconds)
+    ((requests > 0)) || die "$3 $4: no requests (see $raw)"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$requests" \
+        "$(awk -v s="$seconds" 'BEGIN { printf "%.3f", s }')" "$(wrk_rps "$raw")" "$(wrk_p99_ms "$raw")" \
+        "$failed" "$(wrk_other "$raw")" \
+        "$(awk -v j="$(wrk_jiffies "$raw" server)" -v r="$requests" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", j * 1e6 / hz / r }')" \
+        "$(awk -v j="$(wrk_jiffies "$raw" store)" -v r="$requests" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", j * 1e6 / hz / r }')" \
+        "$(per_request "$6" "$requests")" >>"$OUT/runs.tsv"
+    ((failed == 0)) || log "WARNING: $3 $4 round $2: $failed failed requests (see $raw)"
 }
 
 # --- memory check ---------------------------------------------------------------------
@@ -415,7 +512,7 @@ memcheck_run() {
         for _ in $(seq 20); do curl -sS --max-time 5 -o /dev/null "$url"; done
         rss_after=$(rss_kb "$server_pid" VmRSS)
     fi
-    stop_server
+    stop_servers
     {
         echo "### Memory RSS: $label (W1, a new session per request)"
         echo
@@ -442,62 +539,6 @@ memcheck() {
         "$bin/peer_tower_sessions" --store memory --port 0
 }
 
-# --- report -----------------------------------------------------------------------------
-
-report() {
-    local tsv=$OUT/results.tsv md=$OUT/results.md
-    {
-        echo "### Load (wrk -t1 -c$CONNECTIONS, median of $RUNS rounds x ${DURATION}s; server on CPU $SERVER_CPU, one worker; wrk on CPU $LOAD_CPU)"
-        echo
-        echo "Machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); loadavg at start $loadavg_start, at end $(cut -d' ' -f1-3 /proc/loadavg)."
-        echo
-        [[ -s $tsv ]] && awk -F'\t' '
-            { key = $1 SUBSEP $2; rps[key] = $3; p99[key] = $4; spr[key] = $5; bad[key] = $6; oth[key] = $7; cmd[key] = $8; rat[key] = $9
-              if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
-            function cell(c, w) { k = c SUBSEP w; if (!(k in rps)) return "-"
-                return sprintf("%d%s%s%s | %.2f", rps[k], (spr[k] > 10 ? " ±" spr[k] "%" : ""), (oth[k] > 5 ? " (o" oth[k] "%)" : ""),
-                    (bad[k] > 0 ? " !" bad[k] " failed" : ""), p99[k]) }
-            function ratio(r) { return (r > 0) ? sprintf("%.2f", r) : "-" }
-            END {
-                print "| server | store | bare req/s | p99 ms | W1 req/s | p99 ms | W2 req/s | p99 ms | W1/bare | W2/bare | store cmds/req bare; W1; W2 |"
-                print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-                for (i = 1; i <= n; i++) { c = order[i]; split(c, fs, ":")
-                    cmds = (cmd[c SUBSEP "W1"] == "-" || cmd[c SUBSEP "W1"] == "") ? "" : cmd[c SUBSEP "bare"] "; " cmd[c SUBSEP "W1"] "; " cmd[c SUBSEP "W2"]
-                    printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", fs[1], fs[2], cell(c, "bare"), cell(c, "W1"), cell(c, "W2"),
-                        ratio(rat[c SUBSEP "W1"]), ratio(rat[c SUBSEP "W2"]), cmds }
-                print ""
-                print "req/s and p99: medians over the rounds. W1/bare, W2/bare: the median of the per-round ratios (each round runs bare, W1 and W2 back to back against one server). ±N%: the runs spread more than N% around the median. (oN%): in one run other processes took N% of a CPU."
-                print ""
-                print "#### Targets"
-                print ""
-                print "| target | measured | met |"
-                print "|---|---:|---|"
-                split("axum actix warp", fw, " ")
-                for (i = 1; i <= 3; i++) {
-                    f = fw[i]
-                    target("W2/bare " f "+fernet >= 0.85", rat[f ":fernet" SUBSEP "W2"], 1, 0.85)
-                    target("W2/bare " f "+memory >= 0.9", rat[f ":memory" SUBSEP "W2"], 1, 0.9)
-                }
-                split("W1 W2", ws, " ")
-                for (j = 1; j <= 2; j++) { w = ws[j]
-                    target(w " axum+memory / tower-sessions memory >= 1.3", rps["axum:memory" SUBSEP w], rps["peer-tower:memory" SUBSEP w], 1.3)
-                    target(w " axum+redis / tower-sessions redis >= 1.3", rps["axum:redis" SUBSEP w], rps["peer-tower:redis" SUBSEP w], 1.3)
-                    target(w " actix+fernet / actix-session cookie >= 1.3", rps["actix:fernet" SUBSEP w], rps["peer-actix:cookie" SUBSEP w], 1.3)
-                    target(w " actix+nacl / actix-session cookie >= 1.3", rps["actix:nacl" SUBSEP w], rps["peer-actix:cookie" SUBSEP w], 1.3)
-                    target(w " actix+redis / actix-session redis >= 1.3", rps["actix:redis" SUBSEP w], rps["peer-actix:redis" SUBSEP w], 1.3)
-                }
-            }
-            function target(name, a, b, min) {
-                if (!(a > 0 && b > 0)) return
-                printf "| %s | %.2f | %s |\n", name, a / b, (a / b >= min ? "yes" : "**no**") }
-        ' "$tsv"
-        echo
-        [[ ! -f $OUT/memcheck.md ]] || cat "$OUT/memcheck.md"
-        echo "Command: \`$command_line\`"
-    } >"$md"
-    cat "$md"
-}
-
 # --- main ---------------------------------------------------------------------------------
 
 loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -508,18 +549,25 @@ build
 scripts/services.sh start "$services"
 # shellcheck source=/dev/null
 . "$services/env"
-# Redis and memcached share the load's CPU: the server's CPU is its own.
-store_pids=("$(<"$services/redis.pid")" "$(<"$services/memcached.pid")")
-for pid in "${store_pids[@]}"; do
+case_store_pids=()
+# The stores share the load's CPU: the server's CPU is its own.
+for pid in $(cat "$services"/*.pid "$services"/*/*/pid); do
     taskset -a -p -c "$LOAD_CPU" "$pid" >/dev/null
 done
 log "output in $OUT"
 
-: >"$OUT/results.tsv"
+: >"$OUT/runs.tsv"
 if [[ $MEMCHECK != only ]]; then
-    for case in ${CASES:-$(all_cases)}; do
-        measure "$case"
+    for group in $COMPARISONS; do
+        measure_group "$group"
     done
 fi
 [[ $MEMCHECK == 0 ]] || memcheck
-report
+{
+    printf '%s\n' "connections=$CONNECTIONS" "duration=$DURATION" "runs=$RUNS" "server_cpu=$SERVER_CPU" "load_cpu=$LOAD_CPU"
+    echo "machine=$(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+    echo "loadavg=at start $loadavg_start, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "command=$command_line"
+} >"$OUT/settings.txt"
+python3 benches/load/report.py "$OUT" >"$OUT/results.md"
+cat "$OUT/results.md"

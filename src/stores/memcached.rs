@@ -3,7 +3,6 @@
 //! or a ring of servers placed by ketama consistent hashing.
 
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -15,7 +14,6 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::clock::unix_now;
 use crate::error::{Error, ErrorKind};
 use crate::stores::ketama::{Flavor, Ring};
-use crate::stores::turns::Turns;
 use crate::stores::{Expect, KvBackend, Put, Remaining, ServerStore, Stored, Write};
 
 /// The default time a store operation may take, connecting included.
@@ -103,7 +101,6 @@ pub struct MemcachedBackend {
     /// The placement of keys on `servers`; `None` for a single server.
     ring: Option<(Flavor, Ring)>,
     timeout: Duration,
-    turns: Turns,
 }
 
 /// One memcached server and its connection pool.
@@ -180,7 +177,6 @@ impl MemcachedBackend {
             servers: Box::new([Server::new(addr.into(), DEFAULT_POOL_SIZE)]),
             ring: None,
             timeout: DEFAULT_TIMEOUT,
-            turns: Turns::default(),
         }
     }
 
@@ -240,7 +236,6 @@ impl MemcachedBackend {
                 .collect(),
             ring: Some((flavor, ring)),
             timeout: DEFAULT_TIMEOUT,
-            turns: Turns::default(),
         })
     }
 
@@ -607,6 +602,8 @@ fn unexpected_value() -> Error {
 }
 
 impl KvBackend for MemcachedBackend {
+    const COMBINES_SAVES: bool = true;
+
     async fn get(&self, key: &str) -> Result<Option<Stored>, Error> {
         match self.run(Op::Gets(key)).await? {
             Reply::Value(value) => Ok(value),
@@ -675,10 +672,6 @@ impl KvBackend for MemcachedBackend {
 
     async fn pause(&self, pause: Duration) {
         tokio::time::sleep(pause).await;
-    }
-
-    fn turn(&self, key: &str) -> impl Future<Output = impl Send> + Send {
-        self.turns.enter(key)
     }
 }
 

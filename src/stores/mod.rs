@@ -27,6 +27,7 @@ use crate::config::CookieConfig;
 use crate::error::Error;
 use crate::record::{Codec, SharedRecord};
 
+mod combine;
 mod cookie;
 #[cfg(feature = "memcached")]
 mod ketama;
@@ -36,8 +37,6 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 mod server;
-#[cfg(any(feature = "redis", feature = "memcached"))]
-mod turns;
 
 #[cfg(feature = "fernet")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fernet")))]

@@ -5,7 +5,6 @@
 
 use std::fmt;
 use std::fmt::Write as _;
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -20,7 +19,6 @@ use deadpool_redis::{Manager, Pool, PoolError, Runtime};
 use sha1::{Digest, Sha1};
 
 use crate::error::{Error, ErrorKind};
-use crate::stores::turns::Turns;
 use crate::stores::{Expect, KvBackend, Put, Remaining, ServerStore, Stored, Write};
 
 /// The default time a store operation may take, connecting included.
@@ -125,7 +123,6 @@ pub struct RedisBackend {
     connecting: tokio::sync::Mutex<()>,
     generation: AtomicU64,
     timeout: Duration,
-    turns: Turns,
 }
 
 /// Where connections come from: the pool of one of the three set-ups.
@@ -354,7 +351,6 @@ impl RedisBackend {
             connecting: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
             timeout: DEFAULT_TIMEOUT,
-            turns: Turns::default(),
         }
     }
 
@@ -585,6 +581,8 @@ impl RedisBackend {
 }
 
 impl KvBackend for RedisBackend {
+    const COMBINES_SAVES: bool = true;
+
     async fn get(&self, key: &str) -> Result<Option<Stored>, Error> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
@@ -683,10 +681,6 @@ impl KvBackend for RedisBackend {
 
     async fn pause(&self, pause: Duration) {
         tokio::time::sleep(pause).await;
-    }
-
-    fn turn(&self, key: &str) -> impl Future<Output = impl Send> + Send {
-        self.turns.enter(key)
     }
 }
 

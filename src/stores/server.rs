@@ -1,6 +1,7 @@
 //! Server stores: the session lives in a key-value backend, the cookie
 //! holds a random id.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use serde_json::{Map, Number, Value};
 use crate::config::CookieConfig;
 use crate::error::{Error, ErrorKind};
 use crate::record::{Codec, DecodedRecord, Meta, SharedRecord};
+use crate::stores::combine::{Combiner, Lead, Reply, Role};
 use crate::stores::{
     Changes, Context, Loaded, ReadSet, Remaining, Revoke, SaveRequest, Saved, SessionStore,
     Touched, UserSession,
@@ -203,6 +205,14 @@ pub trait KvBackend: Send + Sync + 'static {
     /// carries [`Payload::Encoded`].
     const HOLDS_DECODED: bool = false;
 
+    /// Whether concurrent saves of one session in this process are
+    /// combined: the first to arrive writes its own record, then the saves
+    /// that queued meanwhile with one compare-and-set. Right for a remote
+    /// backend, where a lost compare-and-set round costs a round trip;
+    /// default `false` (a backend whose compare-and-set is a lock in this
+    /// process loses rounds for free).
+    const COMBINES_SAVES: bool = false;
+
     /// The value under `key` and its version, or `None` when absent or
     /// expired.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Stored>, Error>> + Send;
@@ -272,15 +282,6 @@ pub trait KvBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<String>, Error>> + Send {
         let _ = index;
         std::future::ready(Err(Error::new(ErrorKind::Unsupported)))
-    }
-
-    /// Waits until no other save of `key` runs in this process, and holds
-    /// that turn until the returned value drops. The default does not wait;
-    /// a remote backend queues the saves of one session, so that their
-    /// compare-and-set rounds lose only to other processes.
-    fn turn(&self, key: &str) -> impl Future<Output = impl Send> + Send {
-        let _ = key;
-        std::future::ready(())
     }
 
     /// Waits `pause` between compare-and-set rounds that lost to another
@@ -354,6 +355,7 @@ pub struct ServerStore<B> {
     key_factory: Option<(KeyFactory, IdFormat)>,
     max_record_size: Option<usize>,
     hashed_ids: bool,
+    combiner: Combiner<Job<'static>, Handoff>,
 }
 
 impl<B: KvBackend> ServerStore<B> {
@@ -364,6 +366,7 @@ impl<B: KvBackend> ServerStore<B> {
             key_factory: None,
             max_record_size: None,
             hashed_ids: false,
+            combiner: Combiner::default(),
         }
     }
 
@@ -404,6 +407,21 @@ impl<B: KvBackend> ServerStore<B> {
             );
         }
         Ok(())
+    }
+
+    /// The record as this backend holds it, refused when it is over the
+    /// size limit (an empty one is deleted, not written).
+    fn encode_checked(
+        &self,
+        ctx: &Context<'_>,
+        record: &SharedRecord,
+        empty: bool,
+    ) -> Result<Payload, Error> {
+        let record = Self::payload(ctx.codec, record.clone())?;
+        if !empty {
+            self.check_size(ctx.codec, &record)?;
+        }
+        Ok(record)
     }
 
     /// The record as this backend holds it: shared, or encoded by `codec`.
@@ -555,12 +573,13 @@ impl<B: KvBackend> ServerStore<B> {
         Err(Error::new(ErrorKind::Busy).detail("no free session id"))
     }
 
-    /// Writes a loaded record: merged into what the store holds now.
+    /// Writes a loaded record: merged into what the store holds now. On a
+    /// backend that [combines saves](KvBackend::COMBINES_SAVES), together
+    /// with the other saves of the session in this process.
     async fn save_loaded(
         &self,
         ctx: &Context<'_>,
         request: &SaveRequest<'_>,
-        record: Payload,
         origin: &Stored,
         id: String,
         key: String,
@@ -570,88 +589,321 @@ impl<B: KvBackend> ServerStore<B> {
         if rebound {
             self.join(ctx, users.current, &key).await?;
         }
-        let mut plan = Plan {
-            record,
-            empty: request.empty,
+        let job = Job {
+            origin: Cow::Borrowed(origin),
+            record: Cow::Borrowed(request.record),
+            changes: Cow::Borrowed(request.changes),
+            ttl: request.ttl,
         };
-        let _turn = self.backend.turn(&key).await;
-        let mut held: Option<Stored> = None;
-        for round in 0..MAX_ROUNDS {
-            let expected = held.as_ref().unwrap_or(origin);
-            let write = if plan.empty {
-                Write::Delete
-            } else {
-                Write::Value {
-                    value: &plan.record,
-                    ttl: request.ttl,
+        let outcome = if B::COMBINES_SAVES {
+            self.save_combined(ctx, &key, &job, request.empty).await
+        } else {
+            let record = self.encode_checked(ctx, request.record, request.empty)?;
+            let expected = Cow::Borrowed(origin);
+            let ready = Some((record, request.empty));
+            let (mut outcomes, _) = self
+                .write_batch(ctx, &key, std::slice::from_ref(&job), expected, ready)
+                .await;
+            outcomes
+                .pop()
+                .unwrap_or_else(|| Err(Error::new(ErrorKind::Store)))
+        };
+        match outcome? {
+            Outcome::Written { removed: true } => {
+                self.leave(ctx.config, users.current, &key).await?;
+                self.leave(ctx.config, users.loaded, &key).await?;
+                Ok(Saved::Remove)
+            }
+            Outcome::Written { removed: false } => {
+                if rebound {
+                    self.leave(ctx.config, users.loaded, &key).await?;
                 }
+                Ok(Saved::Cookie(id))
+            }
+            Outcome::Dropped => Ok(dropped()),
+        }
+    }
+
+    /// A save that leads the saves of its session in this process, or
+    /// waits for the one that leads (see `stores/combine.rs`). A leader
+    /// writes its own record together with the saves handed to it, with
+    /// one compare-and-set, answers them, and hands the lead on to the
+    /// first of the saves that queued meanwhile, with the rest of them and
+    /// what it wrote: no save waits for more than the batch before its own.
+    async fn save_combined(
+        &self,
+        ctx: &Context<'_>,
+        key: &str,
+        job: &Job<'_>,
+        empty: bool,
+    ) -> Combined {
+        loop {
+            let (mut lead, queued, held) = match self.combiner.enter(key, || job.to_owned_job()) {
+                Role::Lead(lead) => (lead, Vec::new(), None),
+                Role::Wait(waiting) => match waiting.await {
+                    Some(Handoff::Done(outcome)) => return outcome,
+                    Some(Handoff::Lead(lead, queued, held)) => (lead, queued, held),
+                    // The leader was cancelled before it got to this save.
+                    None => continue,
+                },
+            };
+            let (others, replies): (Vec<_>, Vec<_>) = queued.into_iter().unzip();
+            let mut jobs = Vec::with_capacity(1 + others.len());
+            jobs.push(job.borrowed());
+            jobs.extend(others);
+            // What the last batch wrote, when the backend compares values;
+            // otherwise this save's origin, as if it were alone.
+            let (expected, ready) = match held {
+                Some(held) => (Cow::Owned(held), None),
+                None => {
+                    let record = self.encode_checked(ctx, &job.record, empty)?;
+                    (Cow::Borrowed(&*job.origin), Some((record, empty)))
+                }
+            };
+            let (outcomes, held) = self.write_batch(ctx, key, &jobs, expected, ready).await;
+            let mut outcomes = outcomes.into_iter();
+            let mine = outcomes
+                .next()
+                .unwrap_or_else(|| Err(Error::new(ErrorKind::Store)));
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                reply.send(Handoff::Done(outcome));
+            }
+            let mut next = lead.next_batch();
+            if !next.is_empty() {
+                // Its own copy of the job is not needed: it has the job.
+                let (_, first) = next.remove(0);
+                first.send(Handoff::Lead(lead, next, held));
+            }
+            return mine;
+        }
+    }
+
+    /// Writes saves of one key with one compare-and-set per round: their
+    /// changes applied in order onto what the store holds (`expected`,
+    /// until a round finds otherwise). `ready` is the first save's record,
+    /// encoded, and whether it is empty: it applies as it is when the
+    /// store still holds that save's origin. Returns each save's outcome,
+    /// and what the store holds after the write when the backend compares
+    /// values (no version token), for a next batch to expect.
+    async fn write_batch(
+        &self,
+        ctx: &Context<'_>,
+        key: &str,
+        jobs: &[Job<'_>],
+        mut expected: Cow<'_, Stored>,
+        mut ready: Option<(Payload, bool)>,
+    ) -> (Vec<Combined>, Option<Stored>) {
+        for round in 0..MAX_ROUNDS {
+            let (outcomes, state, ttl) = match self.fold(ctx, jobs, &expected, ready.take()) {
+                Ok(folded) => folded,
+                Err(e) => return (jobs.iter().map(|_| Err(e.shared())).collect(), None),
+            };
+            let write = match &state {
+                // Nothing to write: every save was dropped or refused.
+                State::Unchanged => return (outcomes, None),
+                State::Deleted => Write::Delete,
+                State::Record(record) => Write::Value { value: record, ttl },
             };
             let reported = match self
                 .backend
-                .put(&key, write, Expect::Current(expected))
-                .await?
+                .put(key, write, Expect::Current(&expected))
+                .await
             {
-                Put::Done => {
-                    if round > 0 {
+                Ok(Put::Done) => {
+                    if round > 0 || jobs.len() > 1 {
                         tracing::debug!(
                             target: "http_session",
                             rounds = round + 1,
+                            saves = jobs.len(),
                             "session saved after merging concurrent writes"
                         );
                     }
-                    if plan.empty {
-                        self.leave(ctx.config, users.current, &key).await?;
-                    }
-                    if rebound || plan.empty {
-                        self.leave(ctx.config, users.loaded, &key).await?;
-                    }
-                    return Ok(if plan.empty {
-                        Saved::Remove
-                    } else {
-                        Saved::Cookie(id)
-                    });
+                    let held = match state {
+                        State::Record(value) if expected.version.is_none() => Some(Stored {
+                            value,
+                            version: None,
+                        }),
+                        _ => None,
+                    };
+                    return (outcomes, held);
                 }
-                Put::Missing => return Ok(dropped()),
-                Put::Changed(reported) => reported,
+                Ok(Put::Missing) => {
+                    let dropped = outcomes
+                        .into_iter()
+                        .map(|outcome| outcome.map(|_| Outcome::Dropped))
+                        .collect();
+                    return (dropped, None);
+                }
+                Ok(Put::Changed(reported)) => reported,
+                Err(e) => return (jobs.iter().map(|_| Err(e.shared())).collect(), None),
             };
             // After a few lost rounds, wait before reading the record again:
             // the wait goes before the read, not between the read and the
             // next write, so the next round's window stays one round trip.
-            let pause = backoff(round);
-            let current = match (reported, pause) {
+            let current = match (reported, backoff(round)) {
                 (Some(current), None) => current,
                 (_, pause) => {
                     if let Some(pause) = pause {
                         self.backend.pause(pause).await;
                     }
-                    match self.backend.get(&key).await? {
-                        Some(current) => current,
-                        None => return Ok(dropped()),
+                    match self.backend.get(key).await {
+                        Ok(Some(current)) => current,
+                        Ok(None) => {
+                            return (jobs.iter().map(|_| Ok(Outcome::Dropped)).collect(), None)
+                        }
+                        Err(e) => return (jobs.iter().map(|_| Err(e.shared())).collect(), None),
                     }
                 }
             };
-            let Some(merged) =
-                rebase(ctx.codec, origin, &current, request.record, request.changes)?
-            else {
-                return Ok(dropped());
-            };
-            let merged = Plan {
-                empty: merged.as_record().is_empty(),
-                record: Self::payload(ctx.codec, merged)?,
-            };
-            if !merged.empty {
-                self.check_size(ctx.codec, &merged.record)?;
-            }
-            plan = merged;
-            held = Some(current);
+            expected = Cow::Owned(current);
         }
         tracing::warn!(
             target: "http_session",
             rounds = MAX_ROUNDS,
+            saves = jobs.len(),
             "session save lost every compare-and-set round to concurrent writers"
         );
-        Err(Error::new(ErrorKind::Busy))
+        (
+            jobs.iter()
+                .map(|_| Err(Error::new(ErrorKind::Busy)))
+                .collect(),
+            None,
+        )
     }
+
+    /// Applies `jobs` in order onto `expected`: each save's outcome, the
+    /// record to write, and its TTL (the last written save's). A save whose
+    /// changes are refused (a strict-mode conflict, a record too large)
+    /// leaves the record as it was for the next; after a save that
+    /// emptied the record, the rest find it deleted.
+    fn fold(
+        &self,
+        ctx: &Context<'_>,
+        jobs: &[Job<'_>],
+        expected: &Stored,
+        ready: Option<(Payload, bool)>,
+    ) -> Result<(Vec<Combined>, State, Option<u64>), Error> {
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        let mut state = State::Unchanged;
+        let mut ttl = None;
+        let mut rest = jobs;
+        if let (Some((record, empty)), Some((first, others))) = (ready, jobs.split_first()) {
+            state = if empty {
+                State::Deleted
+            } else {
+                State::Record(record)
+            };
+            outcomes.push(Ok(Outcome::Written { removed: empty }));
+            ttl = first.ttl;
+            rest = others;
+        }
+        for job in rest {
+            let base = match &state {
+                State::Deleted => {
+                    outcomes.push(Ok(Outcome::Dropped));
+                    continue;
+                }
+                State::Record(record) => Cow::Owned(Stored {
+                    value: record.clone(),
+                    version: None,
+                }),
+                State::Unchanged => Cow::Borrowed(expected),
+            };
+            let merged = match rebase(ctx.codec, &job.origin, &base, &job.record, &job.changes) {
+                Ok(Some(merged)) => merged,
+                Ok(None) => {
+                    outcomes.push(Ok(Outcome::Dropped));
+                    continue;
+                }
+                Err(e) => {
+                    outcomes.push(Err(e));
+                    continue;
+                }
+            };
+            if merged.as_record().is_empty() {
+                state = State::Deleted;
+                outcomes.push(Ok(Outcome::Written { removed: true }));
+                continue;
+            }
+            // Kept decoded until the batch is folded: the next save rebases
+            // onto it without a decode.
+            let record = Payload::Shared(Arc::new(merged));
+            match self.check_size(ctx.codec, &record) {
+                Ok(()) => {
+                    state = State::Record(record);
+                    outcomes.push(Ok(Outcome::Written { removed: false }));
+                    ttl = job.ttl;
+                }
+                Err(e) => outcomes.push(Err(e)),
+            }
+        }
+        if let State::Record(Payload::Shared(record)) = state {
+            state = State::Record(Self::payload(ctx.codec, Arc::unwrap_or_clone(record))?);
+        }
+        Ok((outcomes, state, ttl))
+    }
+}
+
+/// One save of a loaded record, as the leader of its session's saves
+/// carries it out: borrowed from its own request, owned when it is
+/// another's.
+struct Job<'a> {
+    origin: Cow<'a, Stored>,
+    record: Cow<'a, SharedRecord>,
+    changes: Cow<'a, Changes>,
+    ttl: Option<u64>,
+}
+
+impl Job<'_> {
+    fn borrowed(&self) -> Job<'_> {
+        Job {
+            origin: Cow::Borrowed(&*self.origin),
+            record: Cow::Borrowed(&*self.record),
+            changes: Cow::Borrowed(&*self.changes),
+            ttl: self.ttl,
+        }
+    }
+
+    fn to_owned_job(&self) -> Job<'static> {
+        Job {
+            origin: Cow::Owned(self.origin.clone().into_owned()),
+            record: Cow::Owned(self.record.clone().into_owned()),
+            changes: Cow::Owned(self.changes.clone().into_owned()),
+            ttl: self.ttl,
+        }
+    }
+}
+
+/// What became of one save of a loaded record.
+enum Outcome {
+    /// Written; `removed` when the write deleted the record (it emptied).
+    Written { removed: bool },
+    /// The record was deleted before this save: nothing was written.
+    Dropped,
+}
+
+type Combined = Result<Outcome, Error>;
+
+/// What a leader sends a queued save: its outcome, or the lead itself,
+/// with the other saves queued behind it and what the store holds now
+/// (when the backend compares values).
+enum Handoff {
+    Done(Combined),
+    Lead(
+        Lead<Job<'static>, Handoff>,
+        Vec<(Job<'static>, Reply<Handoff>)>,
+        Option<Stored>,
+    ),
+}
+
+/// The record a batch writes.
+enum State {
+    /// Nothing to write.
+    Unchanged,
+    /// Delete the record.
+    Deleted,
+    /// This record.
+    Record(Payload),
 }
 
 /// An index operation of a backend that has no index is no operation.
@@ -781,19 +1033,13 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
         if request.origin.is_none() && request.empty {
             return Ok(Saved::Remove);
         }
-        let record = Self::payload(ctx.codec, request.record.clone())?;
-        if !request.empty {
-            self.check_size(ctx.codec, &record)?;
-        }
         match request.origin {
             None => {
+                let record = self.encode_checked(ctx, request.record, request.empty)?;
                 self.save_new(ctx, &request, &record, id, key, generated)
                     .await
             }
-            Some(origin) => {
-                self.save_loaded(ctx, &request, record, origin, id, key)
-                    .await
-            }
+            Some(origin) => self.save_loaded(ctx, &request, origin, id, key).await,
         }
     }
 
@@ -870,12 +1116,6 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
     fn is_server_store(&self) -> bool {
         true
     }
-}
-
-/// What a save writes: the record, or a deletion when it is empty.
-struct Plan {
-    record: Payload,
-    empty: bool,
 }
 
 /// The answer when the record was deleted (logout, renew, expiry) after

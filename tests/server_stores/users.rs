@@ -216,16 +216,26 @@ mod cluster {
         {
             dave = user();
         }
-        let cookies = logins(&manager, &dave, 12).await;
-        let mut on_victim = Vec::new();
-        for cookie in &cookies {
-            let owner = owner_of(conn.clone(), format!("AIOHTTP_SESSION_{cookie}")).await;
-            on_victim.push(owner.as_deref() == Some(victim.as_str()));
+        // Logins in twelves until some records are on the victim and some
+        // elsewhere (12 random ids all miss one master of three 0.8% of
+        // the time).
+        let (mut cookies, mut on_victim) = (Vec::new(), Vec::new());
+        for _ in 0..4 {
+            for cookie in logins(&manager, &dave, 12).await {
+                let owner = owner_of(conn.clone(), format!("AIOHTTP_SESSION_{cookie}")).await;
+                on_victim.push(owner.as_deref() == Some(victim.as_str()));
+                cookies.push(cookie);
+            }
+            let stranded = on_victim.iter().filter(|v| **v).count();
+            if stranded > 0 && stranded < cookies.len() {
+                break;
+            }
         }
         let stranded = on_victim.iter().filter(|v| **v).count();
         assert!(
             stranded > 0 && stranded < cookies.len(),
-            "{stranded} of 12 on the victim"
+            "{stranded} of {} on the victim",
+            cookies.len()
         );
         let victim_url = format!("redis://{victim}");
         wait_until("the replicas catch up", Duration::from_secs(10), || {
@@ -239,8 +249,9 @@ mod cluster {
         let err = manager.revoke_user(&dave, None).await.unwrap_err();
         let took = started.elapsed();
         eprintln!(
-            "redis cluster: revoke_user with a master down: {} after {took:?} ({stranded} of 12 sessions on it)",
-            err.status()
+            "redis cluster: revoke_user with a master down: {} after {took:?} ({stranded} of {} sessions on it)",
+            err.status(),
+            cookies.len()
         );
         assert_eq!(err.status(), 503);
         assert!(

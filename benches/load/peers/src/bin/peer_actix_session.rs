@@ -1,8 +1,10 @@
-//! actix-web + actix-session with one worker, bound to 127.0.0.1:
-//! `--store cookie` (CookieSessionStore: the session in a private, i.e.
-//! encrypted, cookie) or `--store redis` (RedisSessionStore over one
-//! multiplexed connection). Browser-session cookie, not Secure, as the
-//! http-session example servers send theirs.
+//! actix-web + actix-session with `--workers` workers (default 1, as the
+//! http-session example servers), bound to 127.0.0.1: `--store cookie`
+//! (CookieSessionStore: the session in a private, i.e. encrypted, cookie),
+//! `--store redis` (RedisSessionStore over one multiplexed connection), or
+//! `--store none`: the same `/bare` route with no session middleware.
+//! Browser-session cookie, not Secure, as the http-session example servers
+//! send theirs.
 
 use actix_session::storage::{CookieSessionStore, RedisSessionStore, SessionStore};
 use actix_session::{Session, SessionMiddleware};
@@ -25,14 +27,22 @@ fn main() -> std::io::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         // A fixed key: the benchmark needs no secrecy, only the work.
         let key = Key::from(&[7u8; 64]);
+        let (port, workers) = (options.port, options.workers);
         match options.store.as_str() {
-            "cookie" => serve(CookieSessionStore::default, key, options.port).await,
+            "none" => {
+                let server = HttpServer::new(|| App::new().route("/bare", web::get().to(bare)))
+                    .workers(workers)
+                    .bind(("127.0.0.1", port))?;
+                announce(server.addrs());
+                server.run().await
+            }
+            "cookie" => serve(CookieSessionStore::default, key, port, workers).await,
             _ => {
                 let url = &options.redis_url;
                 let store = RedisSessionStore::new(url.as_str())
                     .await
                     .unwrap_or_else(|e| panic!("redis at {url}: {e}"));
-                serve(move || store.clone(), key, options.port).await
+                serve(move || store.clone(), key, port, workers).await
             }
         }
     })
@@ -40,7 +50,7 @@ fn main() -> std::io::Result<()> {
 
 /// Serves the two routes behind `SessionMiddleware` over the store that
 /// `store` makes (HttpServer builds the app once per worker).
-async fn serve<S, F>(store: F, key: Key, port: u16) -> std::io::Result<()>
+async fn serve<S, F>(store: F, key: Key, port: u16, workers: usize) -> std::io::Result<()>
 where
     S: SessionStore + 'static,
     F: Fn() -> S + Clone + Send + 'static,
@@ -55,10 +65,14 @@ where
                     .build(),
             )
     })
-    .workers(1)
+    .workers(workers)
     .bind(("127.0.0.1", port))?;
-    for addr in server.addrs() {
-        http_session_load_peers::announce(addr);
-    }
+    announce(server.addrs());
     server.run().await
+}
+
+fn announce(addrs: Vec<std::net::SocketAddr>) {
+    addrs
+        .into_iter()
+        .for_each(http_session_load_peers::announce);
 }

@@ -1,8 +1,10 @@
-//! axum + tower-sessions with one worker thread, bound to 127.0.0.1:
-//! `--store memory` (MemoryStore, tower-sessions 0.15) or `--store redis`
+//! axum + tower-sessions on a multi-thread runtime of `--workers` threads
+//! (default 1, as the http-session example servers), bound to 127.0.0.1:
+//! `--store memory` (MemoryStore, tower-sessions 0.15), `--store redis`
 //! (tower-sessions-redis-store 0.16 on tower-sessions 0.14, one fred
-//! connection). Session cookie `id`, no Max-Age, not Secure, as the
-//! http-session example servers send theirs.
+//! connection), or `--store none`: the same router with no session layer.
+//! Session cookie `id`, no Max-Age, not Secure, as the http-session example
+//! servers send theirs.
 
 use axum::routing::get;
 use axum::{Json, Router};
@@ -11,12 +13,13 @@ use serde_json::{json, Value};
 fn main() -> std::io::Result<()> {
     let options = http_session_load_peers::options(&["memory", "redis"]);
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(options.workers)
         .enable_all()
         .build()?
         .block_on(async move {
             let app = match options.store.as_str() {
                 "memory" => memory(),
+                "none" => Router::new().route("/bare", get(bare)),
                 _ => redis(&options.redis_url).await,
             };
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
