@@ -9,18 +9,22 @@
 //! after the other.
 //!
 //! So the saves of one session in this process form a queue. The first
-//! save to arrive leads: it writes its own changes, then takes every save
-//! that queued meanwhile as one batch, applies their changes in arrival
-//! order onto the record it just wrote, and writes the result with one
-//! compare-and-set, until the queue is empty. Each queued save gets its
-//! own outcome: written, dropped (the session was deleted before it), or
-//! its own error (a strict-mode conflict, a record too large). Under 32
-//! parallel writers of one session a save costs a share of one round trip
-//! instead of several.
+//! save to arrive leads: it writes its own changes with one
+//! compare-and-set. Saves that arrive meanwhile queue behind it. When its
+//! write is done the leader hands the lead to the first of them, with the
+//! others and with what it wrote; that save applies its own changes and
+//! theirs, in arrival order, onto that record, writes the result with one
+//! compare-and-set (which finds the record as expected unless another
+//! process wrote), answers each of them with its own outcome (written,
+//! dropped because the session was deleted before it, or its own error: a
+//! strict-mode conflict, a record too large), and hands the lead on in
+//! turn. No save waits for more than the batch before its own, and under
+//! 32 parallel writers of one session a save costs a share of one round
+//! trip instead of several.
 //!
-//! If the leader is cancelled (its client went away), the saves it held
-//! are handed back: each waiting save finds its reply closed and enters
-//! again, one of them as the new leader.
+//! If a leader is cancelled (its client went away), the saves it held are
+//! handed back: each waiting save finds its reply closed and enters again,
+//! one of them as the new leader.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -116,8 +120,9 @@ pub(crate) struct Lead<J, R> {
 }
 
 impl<J, R> Lead<J, R> {
-    /// Everything queued since the last call; empty means that the lead
-    /// is over (the next save of the key leads).
+    /// Everything queued so far; empty means that the lead is over (the
+    /// next save of the key leads). A lead that got saves is handed on
+    /// (sent to one of them) or dropped.
     pub(crate) fn next_batch(&mut self) -> Vec<(J, Reply<R>)> {
         let mut queues = self.combiner.queues(self.shard);
         match queues.get_mut(&*self.key) {
