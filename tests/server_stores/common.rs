@@ -449,6 +449,56 @@ pub async fn check_command_counts<C: Counter>(
     let counts = counter.snapshot().await.since(&before);
     eprintln!("{label}: 50 read-modify-write requests: {counts:?}");
     assert_eq!(counts, Counts::new(50, 50, 0), "{label}: 50 requests");
+    check_combined_saves(label, manager, counter).await;
+}
+
+/// 32 requests of one session load it, all before any of them saves, and
+/// then each writes a key of its own. Their saves are combined: every key
+/// is kept, with far fewer writes than saves (alone, each save that lost
+/// its compare-and-set to the one before would write again).
+async fn check_combined_saves<C: Counter>(label: &str, manager: &SessionManager, counter: &mut C) {
+    const N: usize = 32;
+    let cookie = new_session(manager).await;
+    let before = counter.snapshot().await;
+    let loaded = std::sync::Arc::new(tokio::sync::Barrier::new(N));
+    let tasks: Vec<_> = (0..N)
+        .map(|i| {
+            let (manager, cookie, loaded) = (manager.clone(), cookie.clone(), loaded.clone());
+            tokio::spawn(async move {
+                let lazy = manager.start_with_value(Some(cookie));
+                let session = lazy.get().await.unwrap();
+                loaded.wait().await;
+                session.insert(format!("k{i}"), i).unwrap();
+                lazy.finish().await.unwrap().expect("a Set-Cookie")
+            })
+        })
+        .collect();
+    for task in tasks {
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("a combined save finishes")
+            .unwrap();
+    }
+    let counts = counter.snapshot().await.since(&before);
+    eprintln!("{label}: {N} concurrent saves of one session: {counts:?}");
+    let out = request(manager, Some(&cookie), |_| {}).await.unwrap();
+    let map = out.session.to_map();
+    for i in 0..N {
+        assert_eq!(
+            map.get(&format!("k{i}")),
+            Some(&serde_json::json!(i)),
+            "{label}: k{i} lost"
+        );
+    }
+    assert!(
+        counts.get as usize >= N,
+        "{label}: each request loads: {counts:?}"
+    );
+    assert!(
+        (counts.set as usize) <= N / 4,
+        "{label}: {N} concurrent saves took {} writes: {counts:?}",
+        counts.set
+    );
 }
 
 /// Takes snapshots of a server's command counters.
