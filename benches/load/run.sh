@@ -175,23 +175,16 @@ server_command() {
     esac
 }
 
-# The store processes (pids) and command counters (endpoints) of a store.
-store_pids_of() {
+# store_files STORE pid|port: the pids or ports of every process of STORE.
+store_files() {
     case $1 in
-    redis) cat "$services/redis.pid" ;;
-    memcached) cat "$services/memcached.pid" ;;
-    redis-cluster) cat "$services"/cluster/node*/pid ;;
-    memcached-ring) cat "$services"/ring/mc*/pid ;;
+    redis | memcached) cat "$services/$1.$2" ;;
+    redis-cluster) cat "$services"/cluster/node*/"$2" ;;
+    memcached-ring) cat "$services"/ring/mc*/"$2" ;;
     esac
 }
-store_ports_of() {
-    case $1 in
-    redis) cat "$services/redis.port" ;;
-    memcached) cat "$services/memcached.port" ;;
-    redis-cluster) cat "$services"/cluster/node*/port ;;
-    memcached-ring) cat "$services"/ring/mc*/port ;;
-    esac
-}
+store_pids_of() { store_files "$1" pid; }
+store_ports_of() { store_files "$1" port; }
 store_kind() {
     case $1 in
     redis | redis-cluster) echo redis ;;
