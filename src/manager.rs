@@ -126,9 +126,8 @@ impl SessionManager {
     /// Loads the session a cookie value refers to; a fresh session when
     /// there is none or it cannot be used. Records the outcome and the
     /// store's time on the request's span.
-    async fn load(&self, cookie: Option<&str>) -> Result<Session, Error> {
+    async fn load(&self, cookie: Option<&str>, span: &tracing::Span) -> Result<Session, Error> {
         let ctx = self.context();
-        let span = tracing::Span::current();
         let fresh = |outcome: &'static str| {
             span.record("load", outcome);
             Session::with_manager(self.fresh(ctx.now), self.clone())
@@ -266,7 +265,11 @@ impl SessionManager {
 
     /// Saves `session` if it changed, returning the `Set-Cookie` value; an
     /// unchanged rolling session is refreshed when its interval has passed.
-    async fn save(&self, session: &Session) -> Result<Option<http::HeaderValue>, Error> {
+    async fn save(
+        &self,
+        session: &Session,
+        span: &tracing::Span,
+    ) -> Result<Option<http::HeaderValue>, Error> {
         let now = session.lock().now;
         let ctx = self.context_at(now);
         let now = ctx.now;
@@ -274,7 +277,6 @@ impl SessionManager {
             let state = session.lock();
             (!state.changed).then(|| self.refresh_due(&state, now))
         };
-        let span = tracing::Span::current();
         match unchanged {
             None => {}
             Some(Refresh::No) => {
@@ -713,7 +715,7 @@ impl LazySession {
         let manager = &self.inner.manager;
         let cookie = self.inner.cookie.value(&manager.inner.config.name);
         let session = manager
-            .load(cookie.as_deref())
+            .load(cookie.as_deref(), &self.inner.span)
             .instrument(self.inner.span.clone())
             .await?;
         let mut slot = self
@@ -751,13 +753,34 @@ impl LazySession {
         };
         self.inner
             .manager
-            .save(&session)
+            .save(&session, &self.inner.span)
             .instrument(self.inner.span.clone())
             .await
     }
 }
 
 impl LazySession {
+    /// Ends the request at once when the handler never asked for the
+    /// session, and returns `true`: there is nothing to save and no header
+    /// to add, as [`finish`](Self::finish) would find. Returns `false`, and
+    /// ends nothing, when the session was loaded; the adapter then awaits
+    /// [`finish_response`](Self::finish_response). This lets an adapter
+    /// answer an untouched request without a future of its own.
+    pub fn finish_untouched(&self) -> bool {
+        let slot = self
+            .inner
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if slot.is_some() {
+            return false;
+        }
+        // With the slot locked no load can land in between: a load that
+        // ends later is not saved, as after `finish`.
+        self.inner.finished.store(true, Ordering::Release);
+        true
+    }
+
     /// Ends the request as [`finish`](Self::finish) does and says which
     /// headers the adapter appends to the response: `Set-Cookie` when the
     /// session was saved, and `Vary: Cookie` when the handler loaded the
@@ -776,6 +799,27 @@ impl LazySession {
                 vary: add_vary,
             })
         }
+    }
+}
+
+impl LazySession {
+    /// Ends the request as [`finish_response`](Self::finish_response) does
+    /// and appends the headers it names to `response`, an `http` crate
+    /// response (as axum and warp use). On an error the response is not
+    /// used: the adapter answers with [`Error::to_response_parts`].
+    pub async fn finish_http<B>(
+        &self,
+        mut response: http::Response<B>,
+    ) -> Result<http::Response<B>, Error> {
+        let vary = response.headers().get_all(http::header::VARY).iter();
+        let headers = self
+            .finish_response(vary.map(http::HeaderValue::as_bytes))
+            .await?;
+        let map = response.headers_mut();
+        for (name, value) in headers.into_pairs() {
+            map.append(name, value);
+        }
+        Ok(response)
     }
 }
 

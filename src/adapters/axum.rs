@@ -23,12 +23,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use axum_core::extract::FromRequestParts;
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
-use http::{header, HeaderValue, Request};
+use http::Request;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -70,12 +70,11 @@ pub struct SessionService<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
 where
     S: Service<Request<ReqBody>, Response = http::Response<ResBody>>,
-    S::Future: Send + 'static,
     ResBody: From<&'static str> + Send + 'static,
 {
     type Response = http::Response<ResBody>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+    type Future = ResponseFuture<S::Future, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -84,24 +83,60 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let lazy = self.manager.start_from_headers(request.headers());
         request.extensions_mut().insert(lazy.clone());
-        let response = self.inner.call(request);
-        Box::pin(async move {
-            let mut response = response.await?;
-            let vary = response.headers().get_all(header::VARY).iter();
-            match lazy.finish_response(vary.map(HeaderValue::as_bytes)).await {
-                Ok(headers) => {
-                    response.headers_mut().extend(headers.into_pairs());
-                    Ok(response)
-                }
-                Err(err) => {
-                    let (status, body) = err.to_response_parts();
-                    let mut response = http::Response::new(ResBody::from(body));
-                    *response.status_mut() = status;
-                    Ok(response)
-                }
-            }
-        })
+        ResponseFuture {
+            inner: self.inner.call(request),
+            lazy,
+            finishing: None,
+        }
     }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`SessionService`]: the inner service's
+    /// response, then the session's save and headers. A request that never
+    /// asked for the session is answered as soon as the inner service is,
+    /// with nothing boxed.
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        inner: F,
+        lazy: LazySession,
+        finishing: Option<Pin<Box<dyn Future<Output = http::Response<B>> + Send>>>,
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+    B: From<&'static str> + Send + 'static,
+{
+    type Output = Result<http::Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if this.finishing.is_none() {
+            let response = ready!(this.inner.poll(cx))?;
+            if this.lazy.finish_untouched() {
+                return Poll::Ready(Ok(response));
+            }
+            *this.finishing = Some(Box::pin(finish(this.lazy.clone(), response)));
+        }
+        let finishing = this.finishing.as_mut();
+        finishing.map_or(Poll::Pending, |f| f.as_mut().poll(cx).map(Ok))
+    }
+}
+
+/// Saves a loaded session and adds its headers to `response`, or answers
+/// with the error's opaque status.
+async fn finish<B: From<&'static str>>(
+    lazy: LazySession,
+    response: http::Response<B>,
+) -> http::Response<B> {
+    lazy.finish_http(response).await.unwrap_or_else(|err| {
+        let (status, body) = err.to_response_parts();
+        let mut response = http::Response::new(B::from(body));
+        *response.status_mut() = status;
+        response
+    })
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Session {

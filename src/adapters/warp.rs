@@ -43,7 +43,7 @@
 use std::convert::Infallible;
 use std::fmt;
 
-use ::warp::http::{header, HeaderMap, HeaderValue};
+use ::warp::http::HeaderMap;
 use ::warp::reject::{Reject, Rejection};
 use ::warp::reply::{Reply, Response};
 use ::warp::Filter;
@@ -88,19 +88,8 @@ impl SessionCommit {
     /// to `reply`; a failing save replaces the reply with the opaque
     /// 500/503 answer.
     pub async fn reply(self, reply: impl Reply) -> Response {
-        let mut response = reply.into_response();
-        let vary = response.headers().get_all(header::VARY).iter();
-        match self
-            .lazy
-            .finish_response(vary.map(HeaderValue::as_bytes))
-            .await
-        {
-            Ok(headers) => {
-                response.headers_mut().extend(headers.into_pairs());
-                response
-            }
-            Err(err) => opaque(&err),
-        }
+        let response = reply.into_response();
+        (self.lazy.finish_http(response).await).unwrap_or_else(|err| opaque(&err))
     }
 }
 
