@@ -4,7 +4,6 @@
 //! code.
 
 use std::fmt;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -444,7 +443,10 @@ impl RedisBackend {
 
     async fn run_query<T: FromRedisValue>(&self, cmd: Query<'_>) -> Result<T, Error> {
         let mut used = None;
-        let result = tokio::time::timeout(self.timeout, self.query(cmd, &mut used)).await;
+        // Boxed: the client's futures are kilobytes, and every caller up to
+        // the session layer's own future would hold (and move) them inline.
+        let query = Box::pin(self.query(cmd, &mut used));
+        let result = tokio::time::timeout(self.timeout, query).await;
         match result {
             Ok(result) => result,
             Err(elapsed) => {
@@ -499,12 +501,7 @@ static CAS_SHA: LazyLock<String> = LazyLock::new(|| sha1_hex(CAS_SCRIPT.as_bytes
 
 /// SHA-1 in lowercase hex, as Redis's `redis.sha1hex` writes it.
 fn sha1_hex(bytes: &[u8]) -> String {
-    let digest = Sha1::digest(bytes);
-    let mut hex = String::with_capacity(40);
-    for byte in digest {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    crate::stores::server::lower_hex(&Sha1::digest(bytes))
 }
 
 /// Whether `err` is Redis saying it has no script of that SHA-1.

@@ -331,13 +331,17 @@ pub fn is_valid_key(key: &str) -> bool {
 pub(crate) fn random_id() -> Result<String, Error> {
     let mut bytes = [0u8; 16];
     crate::random::fill(&mut bytes)?;
+    Ok(lower_hex(&bytes))
+}
+
+/// `bytes` in lowercase hex.
+pub(crate) fn lower_hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut id = String::with_capacity(32);
-    for b in bytes {
-        id.push(char::from(HEX[usize::from(b >> 4)]));
-        id.push(char::from(HEX[usize::from(b & 15)]));
+    let mut hex = Vec::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        hex.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
     }
-    Ok(id)
+    String::from_utf8(hex).unwrap_or_default()
 }
 
 /// A store that keeps sessions in a [`KvBackend`] under
@@ -582,12 +586,12 @@ impl<B: KvBackend> ServerStore<B> {
         request: &SaveRequest<'_>,
         origin: &Stored,
         id: String,
-        key: String,
+        key: &str,
     ) -> Result<Saved, Error> {
         let users = request.users;
         let rebound = users.current != users.loaded;
         if rebound {
-            self.join(ctx, users.current, &key).await?;
+            self.join(ctx, users.current, key).await?;
         }
         let job = Job {
             origin: Cow::Borrowed(origin),
@@ -596,13 +600,13 @@ impl<B: KvBackend> ServerStore<B> {
             ttl: request.ttl,
         };
         let outcome = if B::COMBINES_SAVES {
-            self.save_combined(ctx, &key, &job, request.empty).await
+            self.save_combined(ctx, key, &job, request.empty).await
         } else {
             let record = self.encode_checked(ctx, request.record, request.empty)?;
             let expected = Cow::Borrowed(origin);
             let ready = Some((record, request.empty));
             let (mut outcomes, _) = self
-                .write_batch(ctx, &key, std::slice::from_ref(&job), expected, ready)
+                .write_batch(ctx, key, std::slice::from_ref(&job), expected, ready)
                 .await;
             outcomes
                 .pop()
@@ -610,13 +614,13 @@ impl<B: KvBackend> ServerStore<B> {
         };
         match outcome? {
             Outcome::Written { removed: true } => {
-                self.leave(ctx.config, users.current, &key).await?;
-                self.leave(ctx.config, users.loaded, &key).await?;
+                self.leave(ctx.config, users.current, key).await?;
+                self.leave(ctx.config, users.loaded, key).await?;
                 Ok(Saved::Remove)
             }
             Outcome::Written { removed: false } => {
                 if rebound {
-                    self.leave(ctx.config, users.loaded, &key).await?;
+                    self.leave(ctx.config, users.loaded, key).await?;
                 }
                 Ok(Saved::Cookie(id))
             }
@@ -928,13 +932,7 @@ fn index_key(config: &CookieConfig, user: &str) -> Result<String, Error> {
 /// SHA-256 in lowercase hex.
 pub(crate) fn sha256_hex(text: &str) -> String {
     use sha2::{Digest, Sha256};
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(64);
-    for b in Sha256::digest(text.as_bytes()) {
-        hex.push(char::from(HEX[usize::from(b >> 4)]));
-        hex.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    hex
+    lower_hex(&Sha256::digest(text.as_bytes()))
 }
 
 fn store_key(config: &CookieConfig, id: &str) -> String {
@@ -1013,8 +1011,8 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
         // The key the load built, for the record it loaded.
         let known = request.key.filter(|_| request.origin.is_some());
         let Some(key) = known
-            .map(str::to_owned)
-            .or_else(|| self.key_of(config, &id))
+            .map(Cow::Borrowed)
+            .or_else(|| self.key_of(config, &id).map(Cow::Owned))
         else {
             return Err(Error::new(ErrorKind::Config)
                 .detail("session identity is not an id in this store's format"));
@@ -1036,10 +1034,11 @@ impl<B: KvBackend> SessionStore for ServerStore<B> {
         match request.origin {
             None => {
                 let record = self.encode_checked(ctx, request.record, request.empty)?;
+                let key = key.into_owned();
                 self.save_new(ctx, &request, &record, id, key, generated)
                     .await
             }
-            Some(origin) => self.save_loaded(ctx, &request, origin, id, key).await,
+            Some(origin) => self.save_loaded(ctx, &request, origin, id, &key).await,
         }
     }
 
