@@ -35,14 +35,10 @@ where
 /// A quoted value may contain `;`. Returns the name, the raw value and the
 /// rest after the separating `;`.
 fn next_pair(input: &[u8]) -> (&[u8], &[u8], &[u8]) {
-    let end_of = |s: &[u8], from: usize| {
-        s[from..]
-            .iter()
-            .position(|&b| b == b';')
-            .map_or(s.len(), |p| p + from)
-    };
+    let end_of =
+        |s: &[u8], from: usize| memchr::memchr(b';', &s[from..]).map_or(s.len(), |p| p + from);
     // A piece without `=` has no value and matches no name.
-    let Some(eq) = input.iter().position(|&b| b == b'=' || b == b';') else {
+    let Some(eq) = memchr::memchr2(b'=', b';', input) else {
         return (&[], &[], &[]);
     };
     if input[eq] == b';' {

@@ -306,7 +306,7 @@ impl SessionManager {
                 empty,
                 self.inner.policy.lifetime(state.max_age, state.start, now),
                 (state.origin.take(), state.origin_key.take()),
-                state.changes_for_save(),
+                state.take_changes(),
                 state.loaded_user.clone(),
                 state.user.clone(),
             )
@@ -350,7 +350,7 @@ impl SessionManager {
             // As aiohttp-session does, even when no cookie came in.
             Saved::Remove => render_removal(config),
         };
-        http::HeaderValue::from_str(&line)
+        http::HeaderValue::try_from(line)
             .map(Some)
             .map_err(|e| Error::with_source(ErrorKind::Encode, e))
     }

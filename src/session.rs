@@ -1,7 +1,7 @@
 //! The [`Session`] handle a handler works with.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -92,8 +92,12 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn fresh(max_age: Option<u64>, strict: bool, now: u64) -> Self {
+        // One shared empty map: a loaded session replaces it, and the
+        // first write to a fresh one copies it (as it would an unshared
+        // empty map's allocation).
+        static EMPTY: LazyLock<Arc<Map<String, Value>>> = LazyLock::new(Arc::default);
         Self {
-            data: Arc::default(),
+            data: Arc::clone(&EMPTY),
             created: Number::from(now),
             identity: None,
             new: true,
@@ -160,16 +164,12 @@ impl State {
         }
     }
 
-    /// The change log with each written key's final value, for the save.
-    pub(crate) fn changes_for_save(&self) -> Changes {
+    /// The change log, for the save; emptied (a session is saved once).
+    pub(crate) fn take_changes(&mut self) -> Changes {
         Changes {
-            writes: self
-                .written
-                .iter()
-                .map(|key| (key.clone(), self.data.get(key).cloned()))
-                .collect(),
+            writes: std::mem::take(&mut self.written),
             replaced: self.replaced,
-            reads: self.reads.clone(),
+            reads: self.reads.take(),
         }
     }
 }

@@ -21,8 +21,6 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use serde_json::Value;
-
 use crate::config::CookieConfig;
 use crate::error::Error;
 use crate::record::{Codec, SharedRecord};
@@ -215,9 +213,10 @@ pub struct UserSession {
 #[derive(Debug, Default, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Changes {
-    /// The keys this request set (`Some`, with the value they ended with)
-    /// or removed (`None`), in the order they were first written.
-    pub writes: Vec<(String, Option<Value>)>,
+    /// The keys this request set or removed, in the order they were first
+    /// written. The value each ended with is the one in the request's
+    /// record ([`SaveRequest::record`]); a key missing there was removed.
+    pub writes: Vec<String>,
     /// Whether the request replaced the whole map (`clear`): the record
     /// becomes this request's map, whatever the store holds.
     pub replaced: bool,

@@ -1169,8 +1169,8 @@ fn rebase(
         Arc::clone(&ours.session)
     } else {
         let mut session = Arc::unwrap_or_clone(session);
-        for (key, value) in &changes.writes {
-            match value {
+        for key in &changes.writes {
+            match ours.session.get(key) {
                 Some(value) => {
                     session.insert(key.clone(), value.clone());
                 }
