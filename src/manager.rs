@@ -714,10 +714,14 @@ impl LazySession {
         }
         let manager = &self.inner.manager;
         let cookie = self.inner.cookie.value(&manager.inner.config.name);
-        let session = manager
-            .load(cookie.as_deref(), &self.inner.span)
-            .instrument(self.inner.span.clone())
-            .await?;
+        let span = &self.inner.span;
+        let load = manager.load(cookie.as_deref(), span);
+        // A disabled span (the usual case) needs no wrapper around the load.
+        let session = if span.is_disabled() {
+            load.await?
+        } else {
+            load.instrument(span.clone()).await?
+        };
         let mut slot = self
             .inner
             .session
@@ -751,11 +755,13 @@ impl LazySession {
         let Some(session) = self.loaded() else {
             return Ok(None);
         };
-        self.inner
-            .manager
-            .save(&session, &self.inner.span)
-            .instrument(self.inner.span.clone())
-            .await
+        let span = &self.inner.span;
+        let save = self.inner.manager.save(&session, span);
+        if span.is_disabled() {
+            save.await
+        } else {
+            save.instrument(span.clone()).await
+        }
     }
 }
 
