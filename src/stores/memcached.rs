@@ -123,16 +123,18 @@ impl Server {
         }
     }
 
-    /// A connection slot: the first idle one, or else the next in turn.
+    /// A connection slot: the first idle one, or else (all busy) a wait
+    /// for the next in turn. Taking the first idle slot, rather than
+    /// rotating, keeps the connections opened to what the load needs: a
+    /// server with one request at a time has one connection.
     async fn slot(&self) -> MutexGuard<'_, Option<Connection>> {
-        let n = self.connections.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        for i in 0..n {
-            if let Ok(guard) = self.connections[(start + i) % n].try_lock() {
-                return guard;
-            }
+        if let Some(guard) = self.connections.iter().find_map(|c| c.try_lock().ok()) {
+            return guard;
         }
-        self.connections[start].lock().await
+        let n = self.connections.len();
+        self.connections[self.next.fetch_add(1, Ordering::Relaxed) % n]
+            .lock()
+            .await
     }
 
     async fn call(&self, op: Op<'_>) -> Result<Reply, Error> {

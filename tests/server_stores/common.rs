@@ -418,10 +418,16 @@ pub async fn check_command_counts<C: Counter>(
     manager: &SessionManager,
     counter: &mut C,
 ) {
-    // Open the store's connections first: that is not per-request work (a
-    // ring has a pool per server, each filled as requests come).
+    // Open the store's connections and load Redis's save script first:
+    // that is not per-request work. On a server that has not seen the
+    // script, the first merge is `EVALSHA` answered `NOSCRIPT`, then `EVAL`.
     for _ in 0..64 {
-        new_session(manager).await;
+        let cookie = new_session(manager).await;
+        request(manager, Some(&cookie), |s| {
+            s.insert("n", read_n(s).unwrap() + 1).unwrap();
+        })
+        .await
+        .unwrap();
     }
     for (kind, (get, set, delete)) in REQUEST_KINDS {
         let counts = count_one(manager, counter, kind).await;

@@ -122,6 +122,15 @@ async fn command_counts_per_request() {
         .max_age(600)
         .build()
         .unwrap();
+    // Requests one at a time keep one connection per server, whatever
+    // the pool size (16 here).
+    let before = counter.snapshot().await;
+    for _ in 0..48 {
+        new_session(&manager).await;
+    }
+    let counts = counter.snapshot().await.since(&before);
+    assert_eq!(counts.set, 48, "{counts:?}");
+    assert!(counts.connections <= 3, "{counts:?}");
     check_command_counts("memcached ring", &manager, &mut counter).await;
 
     // One pool per server: 32 concurrent sessions open at most that many
