@@ -14,7 +14,8 @@
 # Workloads:
 #   bare  GET /bare, which never touches the session
 #   W1    GET /incr without a cookie: a new session on every request
-#   W2    GET /incr with one session's cookie (taken first with curl):
+#   W2    GET /incr with one session's cookie (taken with curl just before
+#         each run, so that it names a live session):
 #         read, modify, write the session on every request
 #
 # Comparison groups (COMPARISONS, default all but old) are the servers compared with
@@ -434,7 +435,15 @@ measure_group() {
             for w in $(workloads "$case"); do
                 url=http://127.0.0.1:${ports[$case]}/incr cookie=
                 [[ $w != bare ]] || url=http://127.0.0.1:${ports[$case]}/bare
-                [[ $w != W2 ]] || cookie=${cookies[$case]}
+                if [[ $w == W2 ]]; then
+                    # A fresh session for every W2 run: the W1 run before it
+                    # may have filled a bounded store (the memory store's
+                    # 64 MiB evict about 100k sessions later), and a cookie
+                    # of an evicted session makes every request a new one.
+                    cookies[$case]=$(session_cookie "$url")
+                    [[ -n ${cookies[$case]} ]] || die "$case: no session cookie from GET /incr"
+                    cookie=${cookies[$case]}
+                fi
                 raw=$OUT/raw/$tag-$w.$i.txt
                 for ((try = 0; try <= RETRIES; try++)); do
                     counters_reset "$store"
