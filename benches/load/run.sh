@@ -440,9 +440,8 @@ measure_group() {
                     # may have filled a bounded store (the memory store's
                     # 64 MiB evict about 100k sessions later), and a cookie
                     # of an evicted session makes every request a new one.
-                    cookies[$case]=$(session_cookie "$url")
-                    [[ -n ${cookies[$case]} ]] || die "$case: no session cookie from GET /incr"
-                    cookie=${cookies[$case]}
+                    cookie=$(session_cookie "$url")
+                    [[ -n $cookie ]] || die "$case: no session cookie from GET /incr"
                 fi
                 raw=$OUT/raw/$tag-$w.$i.txt
                 for ((try = 0; try <= RETRIES; try++)); do

@@ -221,6 +221,15 @@ pub async fn new_session(manager: &SessionManager) -> String {
     .cookie()
 }
 
+/// Reads `n` of the session of `cookie` and writes it back plus one.
+pub async fn increment_n(manager: &SessionManager, cookie: &str) {
+    request(manager, Some(cookie), |s| {
+        s.insert("n", read_n(s).unwrap() + 1).unwrap();
+    })
+    .await
+    .unwrap();
+}
+
 /// `n` concurrent tasks, each making a session and reading it back.
 pub async fn concurrent_sessions(manager: &SessionManager, n: usize) {
     let tasks: Vec<_> = (0..n)
@@ -365,13 +374,7 @@ pub async fn count_one<C: Counter>(
                 .unwrap();
             assert_eq!(out.set_cookie, None);
         }
-        "read-modify-write" => {
-            request(manager, Some(&cookie), |s| {
-                s.insert("n", read_n(s).unwrap() + 1).unwrap();
-            })
-            .await
-            .unwrap();
-        }
+        "read-modify-write" => increment_n(manager, &cookie).await,
         "new session" => {
             request(manager, None, |s| {
                 s.insert("n", 1).unwrap();
@@ -422,12 +425,7 @@ pub async fn check_command_counts<C: Counter>(
     // that is not per-request work. On a server that has not seen the
     // script, the first merge is `EVALSHA` answered `NOSCRIPT`, then `EVAL`.
     for _ in 0..64 {
-        let cookie = new_session(manager).await;
-        request(manager, Some(&cookie), |s| {
-            s.insert("n", read_n(s).unwrap() + 1).unwrap();
-        })
-        .await
-        .unwrap();
+        increment_n(manager, &new_session(manager).await).await;
     }
     for (kind, (get, set, delete)) in REQUEST_KINDS {
         let counts = count_one(manager, counter, kind).await;
