@@ -374,6 +374,14 @@ impl RedisBackend {
         if let Some((generation, conn)) = self.cached() {
             return Ok((generation, conn, false));
         }
+        // Boxed: the pools' futures are kilobytes, and every command's
+        // future would hold (and move) them inline though it rarely opens.
+        Box::pin(self.connect()).await
+    }
+
+    /// Opens the shared connection (one request at a time; the others
+    /// wait for it).
+    async fn connect(&self) -> Result<(u64, Conn, bool), Error> {
         let _gate = self.connecting.lock().await;
         if let Some((generation, conn)) = self.cached() {
             // Opened by another request while this one waited.
@@ -443,10 +451,7 @@ impl RedisBackend {
 
     async fn run_query<T: FromRedisValue>(&self, cmd: Query<'_>) -> Result<T, Error> {
         let mut used = None;
-        // Boxed: the client's futures are kilobytes, and every caller up to
-        // the session layer's own future would hold (and move) them inline.
-        let query = Box::pin(self.query(cmd, &mut used));
-        let result = tokio::time::timeout(self.timeout, query).await;
+        let result = tokio::time::timeout(self.timeout, self.query(cmd, &mut used)).await;
         match result {
             Ok(result) => result,
             Err(elapsed) => {
