@@ -591,14 +591,21 @@ pub fn is_root() -> bool {
 }
 
 impl OwnServer {
+    /// A server of `kind` on a free port. A port that another test's
+    /// server took between `free_port` and the bind is given up for a new
+    /// one (at most 5 tries).
     pub async fn start(kind: Kind) -> Self {
-        let mut server = OwnServer {
-            kind,
-            port: free_port(),
-            child: None,
-        };
-        server.spawn().await;
-        server
+        for _ in 0..5 {
+            let mut server = OwnServer {
+                kind,
+                port: free_port(),
+                child: None,
+            };
+            if server.try_spawn().await {
+                return server;
+            }
+        }
+        panic!("{kind:?}: no free port in 5 tries");
     }
 
     pub fn address(&self) -> String {
@@ -628,7 +635,19 @@ impl OwnServer {
         builder.max_age(600).build().unwrap()
     }
 
+    /// Starts the server again on its port.
     pub async fn spawn(&mut self) {
+        assert!(
+            self.try_spawn().await,
+            "{:?} could not listen on port {} again",
+            self.kind,
+            self.port
+        );
+    }
+
+    /// Starts the server and waits (at most 10 s) until it answers on its
+    /// port; false if it exited first (the port was taken).
+    async fn try_spawn(&mut self) -> bool {
         assert!(self.child.is_none());
         let port = self.port.to_string();
         let mut cmd = match self.kind {
@@ -657,9 +676,15 @@ impl OwnServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("could not start {:?} (is it installed?): {e}", self.kind));
+        let pid = child.id();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.answers().await {
+        while !self.answers(pid).await {
+            let child = self.child.as_mut().expect("just started");
+            if child.try_wait().unwrap().is_some() {
+                self.child = None;
+                return false;
+            }
             assert!(
                 Instant::now() < deadline,
                 "{:?} did not answer on port {}",
@@ -668,23 +693,30 @@ impl OwnServer {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        true
     }
 
-    /// Whether the server answers a ping on its port.
-    pub async fn answers(&self) -> bool {
+    /// Whether the process `pid` answers on the port: the server's own
+    /// statistics name its pid, so another test's server on a port it
+    /// took first does not count.
+    async fn answers(&self, pid: u32) -> bool {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
         let attempt = async {
             let mut stream = tokio::net::TcpStream::connect(self.address()).await.ok()?;
-            let (ping, pong): (&[u8], &str) = match self.kind {
+            let (ask, field): (&[u8], &str) = match self.kind {
                 #[cfg(feature = "redis")]
-                Kind::Redis => (b"PING\r\n", "+PONG"),
+                Kind::Redis => (b"INFO server\r\n", "process_id:"),
                 #[cfg(feature = "memcached")]
-                Kind::Memcached => (b"version\r\n", "VERSION"),
+                Kind::Memcached => (b"stats\r\n", "STAT pid "),
             };
-            stream.write_all(ping).await.ok()?;
-            let mut line = String::new();
-            BufReader::new(stream).read_line(&mut line).await.ok()?;
-            Some(line.starts_with(pong))
+            stream.write_all(ask).await.ok()?;
+            let mut lines = BufReader::new(stream).lines();
+            while let Some(line) = lines.next_line().await.ok()? {
+                if let Some(value) = line.strip_prefix(field) {
+                    return Some(value.trim() == pid.to_string());
+                }
+            }
+            None
         };
         tokio::time::timeout(Duration::from_secs(1), attempt)
             .await
