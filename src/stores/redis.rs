@@ -528,11 +528,14 @@ enum Query<'a> {
 ///
 /// Besides failed connections: a server still loading its data, a cluster
 /// without a master for the key's slot (or between owners of it), no
-/// master known to the Sentinels, and `READONLY` (the node was demoted to
-/// a replica: the next connection asks again where the master is).
+/// master known to the Sentinels, `READONLY` (the node was demoted to
+/// a replica: the next connection asks again where the master is), and
+/// `OOM` (a server at its `maxmemory` that evicts nothing refuses writes
+/// until records expire).
 fn is_unavailable(e: &RedisError) -> bool {
     use redis::{ErrorKind as K, ServerErrorKind as S};
     e.is_io_error()
+        || e.code() == Some("OOM")
         || matches!(
             e.kind(),
             K::Server(S::BusyLoading | S::TryAgain | S::MasterDown | S::ClusterDown | S::ReadOnly)

@@ -409,6 +409,48 @@ async fn outage_gives_503_and_recovers() {
     check_quiet_restart("redis", &mut server, &manager).await;
 }
 
+/// A server at its `maxmemory` with `noeviction` refuses writes: a save
+/// answers 503 (the store cannot take it now), not 500, and loses
+/// nothing once there is room again.
+#[tokio::test]
+async fn a_full_server_gives_503_and_recovers() {
+    let server = OwnServer::start(Kind::Redis).await;
+    let manager = server.manager(Duration::from_secs(1));
+    let mut conn = raw_connection(&server.url()).await;
+    let cookie = new_session(&manager).await;
+    let _: () = raw::cmd("CONFIG")
+        .arg(&["SET", "maxmemory-policy", "noeviction", "maxmemory", "1"][..])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for cookie in [None, Some(cookie.as_str())] {
+        let err = request(&manager, cookie, |s| {
+            s.insert("n", 2).unwrap();
+        })
+        .await
+        .err()
+        .expect("a write to a full server fails");
+        assert_eq!(err.status(), 503, "{err}");
+    }
+    // Reads still work, and the refused write changed nothing.
+    request(&manager, Some(&cookie), |s| assert_eq!(read_n(s), Some(1)))
+        .await
+        .unwrap();
+    let _: () = raw::cmd("CONFIG")
+        .arg(&["SET", "maxmemory", "0"][..])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    request(&manager, Some(&cookie), |s| {
+        s.insert("n", 2).unwrap();
+    })
+    .await
+    .unwrap();
+    request(&manager, Some(&cookie), |s| assert_eq!(read_n(s), Some(2)))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn frozen_server_times_out_and_recovers() {
     let mut server = OwnServer::start(Kind::Redis).await;
