@@ -24,6 +24,10 @@
 # too). Tests that kill and restart servers start such PRIVATE instances in a
 # DIR of their own, so the shared ones of `start` are never disturbed.
 #
+# Setting (environment): SERVICES_REDIS_MAXMEMORY (default 32mb), the
+# maxmemory of the cluster and Sentinel Redis servers (noeviction: a full one
+# refuses writes).
+#
 # Layout of DIR:
 #   DIR/env, DIR/cluster.env, DIR/sentinel.env, DIR/ring.env   see above
 #   DIR/redis.{pid,port,log}       the single Redis of `start`
@@ -60,7 +64,9 @@ readonly SENTINEL_NAME=mymaster
 readonly SENTINEL_QUORUM=2
 readonly SENTINEL_DOWN_AFTER_MS=1000
 readonly SENTINEL_FAILOVER_TIMEOUT_MS=5000
-readonly REDIS_MAXMEMORY=32mb  # cluster/sentinel redis; the single one is unbounded
+# Cluster and Sentinel Redis (the single one is unbounded); SERVICES_REDIS_MAXMEMORY
+# overrides it (the load benchmark's W1 rounds make a few hundred thousand sessions).
+readonly REDIS_MAXMEMORY=${SERVICES_REDIS_MAXMEMORY:-32mb}
 readonly RING_MEMCACHED_MB=16
 readonly RING_DEFAULT_N=3
 

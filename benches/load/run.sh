@@ -547,7 +547,8 @@ loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 install_tools
 build
-scripts/services.sh start "$services"
+# Room for every W1 session of the rounds: a full cluster node refuses writes.
+SERVICES_REDIS_MAXMEMORY=1gb scripts/services.sh start "$services"
 # shellcheck source=/dev/null
 . "$services/env"
 case_store_pids=()
