@@ -203,7 +203,17 @@ pid_is() {
     [[ -r /proc/$pid/stat ]] || return 1
     state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
     [[ $state != Z ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$name"
+    # No pipeline: under pipefail a `grep -q` that exits early fails it.
+    [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *"$name"* ]]
+}
+
+# True while PID, a child this script just started, has not exited: before
+# it has exec'd its server its command line is still this script's, so
+# pid_is would call a server that is still starting gone.
+child_runs() {
+    local state
+    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z ]]
 }
 
 # rcli PORT ARGS...: redis-cli against 127.0.0.1:PORT that cannot hang.
@@ -238,7 +248,7 @@ wait_up() {
         if "$check" "$port"; then
             return 0
         fi
-        if ! pid_is "$pid" "$name"; then
+        if ! child_runs "$pid"; then
             log "$label (pid $pid) exited before answering on port $port"
             return 1
         fi
