@@ -198,18 +198,14 @@ sys.exit(1)' && return
 
 # True if PID is a live (non-zombie) process whose command line mentions NAME.
 pid_is() {
-    local pid=$1 name=$2 state
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
-    [[ -r /proc/$pid/stat ]] || return 1
-    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
-    [[ $state != Z ]] || return 1
-    # No pipeline: under pipefail a `grep -q` that exits early fails it.
+    local pid=$1 name=$2
+    [[ $pid =~ ^[0-9]+$ ]] && child_runs "$pid" || return 1
     [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *"$name"* ]]
 }
 
-# True while PID, a child this script just started, has not exited: before
-# it has exec'd its server its command line is still this script's, so
-# pid_is would call a server that is still starting gone.
+# True while process PID has not exited (nor is a zombie). For a child this
+# script just started, this is the test: before it has exec'd its server
+# its command line is still this script's, which pid_is would not accept.
 child_runs() {
     local state
     state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1

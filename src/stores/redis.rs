@@ -376,16 +376,17 @@ impl RedisBackend {
         }
         // Boxed: the pools' futures are kilobytes, and every command's
         // future would hold (and move) them inline though it rarely opens.
-        Box::pin(self.connect()).await
+        let (generation, conn) = Box::pin(self.connect()).await?;
+        Ok((generation, conn, true))
     }
 
     /// Opens the shared connection (one request at a time; the others
     /// wait for it).
-    async fn connect(&self) -> Result<(u64, Conn, bool), Error> {
+    async fn connect(&self) -> Result<(u64, Conn), Error> {
         let _gate = self.connecting.lock().await;
         if let Some((generation, conn)) = self.cached() {
             // Opened by another request while this one waited.
-            return Ok((generation, conn, true));
+            return Ok((generation, conn));
         }
         let conn = self.source.open().await?;
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
@@ -393,7 +394,7 @@ impl RedisBackend {
             generation,
             conn: conn.clone(),
         });
-        Ok((generation, conn, true))
+        Ok((generation, conn))
     }
 
     /// Drops the shared connection if it is still the one of `generation`

@@ -414,6 +414,9 @@ async fn outage_gives_503_and_recovers() {
 /// nothing once there is room again.
 #[tokio::test]
 async fn a_full_server_gives_503_and_recovers() {
+    fn set_n_to_2(s: &Session) {
+        s.insert("n", 2).unwrap();
+    }
     let server = OwnServer::start(Kind::Redis).await;
     let manager = server.manager(Duration::from_secs(1));
     let mut conn = raw_connection(&server.url()).await;
@@ -424,12 +427,10 @@ async fn a_full_server_gives_503_and_recovers() {
         .await
         .unwrap();
     for cookie in [None, Some(cookie.as_str())] {
-        let err = request(&manager, cookie, |s| {
-            s.insert("n", 2).unwrap();
-        })
-        .await
-        .err()
-        .expect("a write to a full server fails");
+        let err = request(&manager, cookie, set_n_to_2)
+            .await
+            .err()
+            .expect("a write to a full server fails");
         assert_eq!(err.status(), 503, "{err}");
     }
     // Reads still work, and the refused write changed nothing.
@@ -441,11 +442,7 @@ async fn a_full_server_gives_503_and_recovers() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    request(&manager, Some(&cookie), |s| {
-        s.insert("n", 2).unwrap();
-    })
-    .await
-    .unwrap();
+    request(&manager, Some(&cookie), set_n_to_2).await.unwrap();
     request(&manager, Some(&cookie), |s| assert_eq!(read_n(s), Some(2)))
         .await
         .unwrap();
