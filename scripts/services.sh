@@ -203,13 +203,30 @@ pid_is() {
     [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *"$name"* ]]
 }
 
+# proc_state PID: print "STATE PPID" of process PID; fails if there is none.
+proc_state() {
+    local stat
+    { stat=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
+    stat=${stat##*) } # the command name in parentheses may hold spaces
+    printf '%s\n' "${stat% "${stat#* * }"}"
+}
+
 # True while process PID has not exited (nor is a zombie). For a child this
 # script just started, this is the test: before it has exec'd its server
 # its command line is still this script's, which pid_is would not accept.
 child_runs() {
     local state
-    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-    [[ -n $state && $state != Z ]]
+    state=$(proc_state "$1") || return 1
+    [[ ${state%% *} != Z ]]
+}
+
+# ours PID NAME: PID is NAME's server, or a child of this script that has not
+# exec'd one yet (a start that failed early must still end it).
+ours() {
+    local state
+    pid_is "$1" "$2" && return 0
+    [[ $1 =~ ^[0-9]+$ ]] && state=$(proc_state "$1") || return 1
+    [[ ${state%% *} != Z && ${state#* } == "$$" ]]
 }
 
 # rcli PORT ARGS...: redis-cli against 127.0.0.1:PORT that cannot hang.
@@ -281,7 +298,8 @@ pidfile_match() {
     esac
 }
 
-# stop_pidfiles FILE...: SIGTERM every recorded pid that still is its server,
+# stop_pidfiles FILE...: SIGTERM every recorded pid that still is its server
+# (or this script's child about to become it),
 # wait for all to go, SIGKILL the stragglers after STOP_TIMEOUT_S; remove FILE.
 stop_pidfiles() {
     local f pid i j sig left=0 files=() pids=() names=()
@@ -291,7 +309,7 @@ stop_pidfiles() {
         files+=("$f")
         pids+=("$pid")
         names+=("$(pidfile_match "$f")")
-        if pid_is "$pid" "${names[-1]}"; then
+        if ours "$pid" "${names[-1]}"; then
             kill -TERM "$pid" 2>/dev/null || true
         fi
     done
@@ -299,7 +317,7 @@ stop_pidfiles() {
         for ((i = 0; i < STOP_TIMEOUT_S * 10; i++)); do
             left=0
             for j in "${!pids[@]}"; do
-                if pid_is "${pids[j]}" "${names[j]}"; then
+                if ours "${pids[j]}" "${names[j]}"; then
                     left=1
                     break
                 fi
@@ -310,14 +328,14 @@ stop_pidfiles() {
         ((left)) || break
         [[ $sig != none ]] || break
         for j in "${!pids[@]}"; do
-            if pid_is "${pids[j]}" "${names[j]}"; then
+            if ours "${pids[j]}" "${names[j]}"; then
                 log "${names[j]} (pid ${pids[j]}, ${files[j]}) ignored SIGTERM; sending SIGKILL"
                 kill -KILL "${pids[j]}" 2>/dev/null || true
             fi
         done
     done
     for j in "${!pids[@]}"; do
-        ! pid_is "${pids[j]}" "${names[j]}" || die "${names[j]} (pid ${pids[j]}, ${files[j]}) would not die"
+        ! ours "${pids[j]}" "${names[j]}" || die "${names[j]} (pid ${pids[j]}, ${files[j]}) would not die"
     done
     rm -f "${files[@]}"
 }
