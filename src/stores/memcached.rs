@@ -3,13 +3,20 @@
 //! or a ring of servers placed by ketama consistent hashing.
 
 use std::fmt;
+use std::future::{poll_fn, Future};
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
 
 use crate::clock::unix_now;
 use crate::error::{Error, ErrorKind};
@@ -87,14 +94,16 @@ impl MemcachedStore {
 
 /// The [`KvBackend`] of [`MemcachedStore`].
 ///
-/// It keeps a pool of connections (16 by default, opened as needed) per
-/// server, each used by one request at a time; a request takes the first
-/// idle one of its key's server. A request holds a connection for a round
-/// trip, so the pool bounds the requests in flight to a server: with 4
-/// connections, 32 parallel requests of one worker queued for them (W2 at
-/// 32 wrk connections: 12,800 req/s with 4, 23,400-32,500 with 16,
-/// BENCHMARKS.md). A connection that fails is closed and reopened by the
-/// next request that picks it.
+/// Each server gets one connection (by default; see
+/// [`pool_size`](MemcachedBackend::pool_size)) shared by every request:
+/// their commands are written in order, those that arrive together in
+/// one write, and memcached answers them in the same order on the same
+/// connection. Concurrent requests therefore cost neither a connection
+/// each nor a round trip of their own, and memcached reads and answers
+/// them in batches. A connection is opened by the first request that
+/// needs it; one that fails, or whose reply does not come within the
+/// [timeout](MemcachedBackend::timeout), is closed, and the next request
+/// opens a new one.
 ///
 /// Item flags are not interpreted: a value written by another client with
 /// non-zero flags is handed to the codec like any other, and if it is not
@@ -107,73 +116,233 @@ pub struct MemcachedBackend {
     timeout: Duration,
 }
 
-/// One memcached server and its connection pool.
+/// One memcached server and its connections.
 struct Server {
     addr: String,
-    connections: Box<[Mutex<Option<Connection>>]>,
+    connections: Box<[Slot]>,
     next: AtomicUsize,
 }
 
+/// A connection, once opened. The lock is held only to look at it, and
+/// while one request opens it.
+type Slot = Mutex<Option<Arc<Mux>>>;
+
 impl Server {
-    fn new(addr: String, pool_size: usize) -> Self {
+    fn new(addr: String, connections: usize) -> Self {
         Self {
             addr,
-            connections: (0..pool_size.max(1)).map(|_| Mutex::new(None)).collect(),
+            connections: (0..connections.max(1)).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
         }
     }
 
-    /// A connection slot: the first idle one, or else (all busy) a wait
-    /// for the next in turn. Taking the first idle slot, rather than
-    /// rotating, keeps the connections opened to what the load needs: a
-    /// server with one request at a time has one connection.
-    async fn slot(&self) -> MutexGuard<'_, Option<Connection>> {
-        if let Some(guard) = self.connections.iter().find_map(|c| c.try_lock().ok()) {
-            return guard;
-        }
-        let n = self.connections.len();
-        self.connections[self.next.fetch_add(1, Ordering::Relaxed) % n]
-            .lock()
+    /// The connection of `slot`, opened if it is not open; `true` with one
+    /// this call opened.
+    async fn mux(&self, slot: &Slot, deadline: Instant) -> Result<(Arc<Mux>, bool), Error> {
+        let mut held = tokio::time::timeout_at(deadline, slot.lock())
             .await
+            .map_err(|elapsed| Error::store(true, elapsed))?;
+        if let Some(mux) = held.as_ref().filter(|mux| mux.is_open()) {
+            return Ok((Arc::clone(mux), false));
+        }
+        let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(&self.addr)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => return Err(Error::store(true, e)),
+            Err(elapsed) => return Err(Error::store(true, elapsed)),
+        };
+        stream
+            .set_nodelay(true)
+            .map_err(|e| Error::store(true, e))?;
+        let mux = Arc::new(Mux::start(stream));
+        *held = Some(Arc::clone(&mux));
+        Ok((mux, true))
     }
 
-    async fn call(&self, op: Op<'_>) -> Result<Reply, Error> {
-        let mut slot = self.slot().await;
-        // The connection is taken out of its slot while in use: if the
-        // operation fails or is cancelled half-way, it is dropped.
-        let (mut conn, reused) = match slot.take() {
-            Some(conn) => (conn, true),
-            None => (connect(&self.addr).await?, false),
-        };
-        let reply = match op.run(&mut conn).await {
-            // An idle connection may have been closed by a server restart;
-            // try once more on a new one. Repeating is safe: a repeated
-            // `cas` or `add` that had landed finds its own write and is
-            // merged like any other.
-            Err(e) if reused && !is_server_reply(&e) => {
-                conn = connect(&self.addr).await?;
-                op.run(&mut conn).await
+    async fn call(&self, op: Op<'_>, timeout: Duration) -> Result<Reply, Error> {
+        let deadline = Instant::now() + timeout;
+        let n = self.connections.len();
+        let slot = &self.connections[if n == 1 {
+            0
+        } else {
+            self.next.fetch_add(1, Ordering::Relaxed) % n
+        }];
+        let (mut mux, fresh) = self.mux(slot, deadline).await?;
+        let mut reply = mux.call(op, deadline).await;
+        if !fresh && matches!(reply, Err(Failure::Lost(_))) {
+            // A connection opened earlier may have been closed by a server
+            // restart since; try once more on a new one. Repeating is safe:
+            // a repeated `cas` or `add` that had landed finds its own write
+            // and is merged like any other.
+            close(slot, &mux);
+            mux = self.mux(slot, deadline).await?.0;
+            reply = mux.call(op, deadline).await;
+        }
+        reply.map_err(|failure| match failure {
+            Failure::Reply(e) if e.kind() == io::ErrorKind::FileTooLarge => {
+                Error::with_source(ErrorKind::RecordTooLarge, e)
             }
-            other => other,
-        };
-        match reply {
-            Ok(reply) => {
-                *slot = Some(conn);
-                Ok(reply)
+            Failure::Reply(e) => Error::store(false, e),
+            Failure::Lost(e) => {
+                close(slot, &mux);
+                Error::store(true, e)
             }
-            Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
-                // The server read the item and dropped it: the connection
-                // is still in step.
-                *slot = Some(conn);
-                Err(Error::with_source(ErrorKind::RecordTooLarge, e))
+            Failure::TimedOut(elapsed) => {
+                // No reply in time: the server is stuck, or the connection
+                // half-open. Later requests get a new one.
+                close(slot, &mux);
+                Error::store(true, elapsed)
             }
-            Err(e) => Err(Error::store(!is_server_reply(&e), e)),
+        })
+    }
+}
+
+/// Closes `mux` and empties `slot` if it still holds it.
+fn close(slot: &Slot, mux: &Arc<Mux>) {
+    mux.close();
+    if let Ok(mut held) = slot.try_lock() {
+        if held.as_ref().is_some_and(|m| Arc::ptr_eq(m, mux)) {
+            *held = None;
         }
     }
 }
 
+/// Why a call on a connection failed.
+enum Failure {
+    /// The server answered with an error, or with something this client
+    /// cannot parse.
+    Reply(io::Error),
+    /// The connection failed or was closed before the reply came.
+    Lost(io::Error),
+    TimedOut(tokio::time::error::Elapsed),
+}
+
+/// A connection shared by concurrent requests. A task of its own writes
+/// the queued commands and hands each reply, in order, to its request.
+struct Mux {
+    queue: mpsc::Sender<Request>,
+    task: AbortHandle,
+    /// Set by [`Mux::close`]; the task may take a moment to end.
+    closed: AtomicBool,
+}
+
+/// A command on its way, what its reply looks like and where it goes.
+struct Request {
+    command: Vec<u8>,
+    expects: Expects,
+    reply: oneshot::Sender<io::Result<Reply>>,
+}
+
+/// The commands a connection takes at most before its senders wait.
+const QUEUE: usize = 1024;
+
+/// The bytes written at most in one write.
+const BATCH: usize = 64 * 1024;
+
+impl Mux {
+    fn start(stream: TcpStream) -> Self {
+        let (queue, requests) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(drive(stream, requests)).abort_handle();
+        Self {
+            queue,
+            task,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        !self.closed.load(Ordering::Relaxed) && !self.queue.is_closed()
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        self.task.abort();
+    }
+
+    async fn call(&self, op: Op<'_>, deadline: Instant) -> Result<Reply, Failure> {
+        let mut command = Vec::with_capacity(op.size_hint());
+        op.encode(&mut command);
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            command,
+            expects: op.expects(),
+            reply,
+        };
+        let lost = || Failure::Lost(io::ErrorKind::ConnectionAborted.into());
+        match tokio::time::timeout_at(deadline, self.queue.send(request)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(lost()),
+            Err(elapsed) => return Err(Failure::TimedOut(elapsed)),
+        }
+        match tokio::time::timeout_at(deadline, answer).await {
+            Ok(Ok(Ok(reply))) => Ok(reply),
+            Ok(Ok(Err(e))) if is_server_reply(&e) => Err(Failure::Reply(e)),
+            Ok(Ok(Err(e))) => Err(Failure::Lost(e)),
+            Ok(Err(_)) => Err(lost()),
+            Err(elapsed) => Err(Failure::TimedOut(elapsed)),
+        }
+    }
+}
+
+/// A connection's task: writes the queued commands, those queued together
+/// in one write, and reads the replies in the same order. It ends when the
+/// connection fails or falls out of step, or when its [`Mux`] is gone;
+/// requests still waiting then see their reply channel closed.
+async fn drive(stream: TcpStream, mut requests: mpsc::Receiver<Request>) {
+    let (read, mut write) = stream.into_split();
+    let (waiting, mut replies) = mpsc::unbounded_channel::<(Expects, oneshot::Sender<_>)>();
+    let writer = async move {
+        let mut out = Vec::with_capacity(4096);
+        while let Some(first) = requests.recv().await {
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                out.extend_from_slice(&request.command);
+                // The reader outlives this loop, so the send cannot fail.
+                let _ = waiting.send((request.expects, request.reply));
+                if out.len() < BATCH {
+                    next = requests.try_recv().ok();
+                }
+            }
+            write.write_all(&out).await?;
+            out.clear();
+        }
+        Ok::<(), io::Error>(())
+    };
+    let reader = async move {
+        let mut conn = Connection {
+            io: BufReader::new(read),
+            line: Vec::with_capacity(64),
+        };
+        while let Some((expects, reply)) = replies.recv().await {
+            let result = conn.read(expects).await;
+            // After an error reply other than "too large" (which memcached
+            // sends once it has read the whole item) the stream may be out
+            // of step: end the connection.
+            let in_step = match &result {
+                Ok(_) => true,
+                Err(e) => e.kind() == io::ErrorKind::FileTooLarge,
+            };
+            // A request that gave up no longer listens; that is fine.
+            let _ = reply.send(result);
+            if !in_step {
+                return;
+            }
+        }
+    };
+    let (mut writer, mut reader) = (pin!(writer), pin!(reader));
+    // Both run until the reader ends, or the writer: with no more
+    // requests the reader still reads the replies due, then ends too.
+    let written = poll_fn(|cx| match reader.as_mut().poll(cx) {
+        Poll::Ready(()) => Poll::Ready(None),
+        Poll::Pending => writer.as_mut().poll(cx).map(Some),
+    })
+    .await;
+    if let Some(Ok(())) = written {
+        reader.await;
+    }
+}
+
 /// The default number of connections per server.
-const DEFAULT_POOL_SIZE: usize = 16;
+const DEFAULT_POOL_SIZE: usize = 1;
 
 impl MemcachedBackend {
     /// A backend on the memcached server at `addr` (`host:port`). Nothing
@@ -245,7 +414,10 @@ impl MemcachedBackend {
         })
     }
 
-    /// Sets the number of connections per server (default 16, at least 1).
+    /// Sets the number of connections per server (default 1, at least 1).
+    /// Requests take them in turn, each shared by all requests that use
+    /// it, so more than one is worth it only when one connection's
+    /// memcached thread or task cannot keep up.
     pub fn pool_size(mut self, connections: usize) -> Self {
         self.servers = self
             .servers
@@ -273,35 +445,28 @@ impl MemcachedBackend {
 
     /// Runs `op` on its key's server, within the timeout.
     async fn run(&self, op: Op<'_>) -> Result<Reply, Error> {
-        let server = &self.servers[self.server_for(op.key())];
-        match tokio::time::timeout(self.timeout, server.call(op)).await {
-            Ok(result) => result,
-            Err(elapsed) => Err(Error::store(true, elapsed)),
-        }
+        self.servers[self.server_for(op.key())]
+            .call(op, self.timeout)
+            .await
     }
 }
 
-async fn connect(addr: &str) -> Result<Connection, Error> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| Error::store(true, e))?;
-    stream
-        .set_nodelay(true)
-        .map_err(|e| Error::store(true, e))?;
-    Ok(Connection {
-        io: BufReader::new(stream),
-        out: Vec::with_capacity(256),
-        line: Vec::with_capacity(64),
-    })
-}
-
-/// One connection speaking memcached's text protocol.
+/// The reading side of a connection: memcached's text-protocol replies.
 struct Connection {
-    io: BufReader<TcpStream>,
-    /// The command being written, sent with one write.
-    out: Vec<u8>,
+    io: BufReader<OwnedReadHalf>,
     /// The reply line being read.
     line: Vec<u8>,
+}
+
+/// The reply a command expects.
+#[derive(Debug, Clone, Copy)]
+enum Expects {
+    /// `gets`: a value and its CAS unique, or none.
+    Value,
+    /// `mg ... v c t`: a value, its CAS unique and TTL, or none.
+    Timed,
+    /// A status line.
+    Status,
 }
 
 /// A reply status line.
@@ -329,8 +494,12 @@ enum Reply {
 }
 
 impl Connection {
-    async fn send(&mut self) -> io::Result<()> {
-        self.io.get_mut().write_all(&self.out).await
+    async fn read(&mut self, expects: Expects) -> io::Result<Reply> {
+        Ok(match expects {
+            Expects::Value => Reply::Value(self.value().await?),
+            Expects::Timed => Reply::Timed(self.timed_value().await?),
+            Expects::Status => Reply::Status(self.status().await?),
+        })
     }
 
     /// Reads one line, without its `\r\n`.
@@ -365,13 +534,8 @@ impl Connection {
         })
     }
 
-    /// `gets key`: the value and its CAS unique.
-    async fn gets(&mut self, key: &str) -> io::Result<Option<Stored>> {
-        self.out.clear();
-        self.out.extend_from_slice(b"gets ");
-        self.out.extend_from_slice(key.as_bytes());
-        self.out.extend_from_slice(b"\r\n");
-        self.send().await?;
+    /// The reply to `gets key`: the value and its CAS unique.
+    async fn value(&mut self) -> io::Result<Option<Stored>> {
         let line = self.read_line().await?;
         if line == b"END" {
             return Ok(None);
@@ -404,13 +568,9 @@ impl Connection {
         Ok(Some(Stored::versioned(value, cas)))
     }
 
-    /// Meta get `mg key v c t`: the value, its CAS unique and its TTL.
-    async fn meta_get(&mut self, key: &str) -> io::Result<Option<(Stored, Remaining)>> {
-        self.out.clear();
-        self.out.extend_from_slice(b"mg ");
-        self.out.extend_from_slice(key.as_bytes());
-        self.out.extend_from_slice(b" v c t\r\n");
-        self.send().await?;
+    /// The reply to meta get `mg key v c t`: the value, its CAS unique
+    /// and its TTL.
+    async fn timed_value(&mut self) -> io::Result<Option<(Stored, Remaining)>> {
         let line = self.read_line().await?;
         if line == b"EN" {
             return Ok(None);
@@ -447,48 +607,6 @@ impl Connection {
             _ => Remaining::Unknown,
         };
         Ok(Some((Stored::versioned(value, cas), remaining)))
-    }
-
-    /// A storage command: `add` or `cas`, flags 0.
-    async fn store(
-        &mut self,
-        verb: &str,
-        key: &str,
-        exptime: u32,
-        value: &[u8],
-        cas: Option<u64>,
-    ) -> io::Result<Status> {
-        self.out.clear();
-        self.out.extend_from_slice(verb.as_bytes());
-        self.out.push(b' ');
-        self.out.extend_from_slice(key.as_bytes());
-        self.out.extend_from_slice(b" 0 ");
-        push_number(&mut self.out, u64::from(exptime));
-        self.out.push(b' ');
-        push_number(&mut self.out, value.len() as u64);
-        if let Some(cas) = cas {
-            self.out.push(b' ');
-            push_number(&mut self.out, cas);
-        }
-        self.out.extend_from_slice(b"\r\n");
-        self.out.extend_from_slice(value);
-        self.out.extend_from_slice(b"\r\n");
-        self.send().await?;
-        self.status().await
-    }
-
-    /// A one-line command with a status reply.
-    async fn command(&mut self, parts: &[&[u8]]) -> io::Result<Status> {
-        self.out.clear();
-        for (i, part) in parts.iter().enumerate() {
-            if i > 0 {
-                self.out.push(b' ');
-            }
-            self.out.extend_from_slice(part);
-        }
-        self.out.extend_from_slice(b"\r\n");
-        self.send().await?;
-        self.status().await
     }
 }
 
@@ -558,32 +676,68 @@ impl Op<'_> {
         }
     }
 
-    async fn run(self, conn: &mut Connection) -> io::Result<Reply> {
-        Ok(match self {
-            Op::Gets(key) => Reply::Value(conn.gets(key).await?),
-            Op::MetaGet(key) => Reply::Timed(conn.meta_get(key).await?),
-            Op::Add(key, value, exptime) => {
-                Reply::Status(conn.store("add", key, exptime, value, None).await?)
+    fn expects(&self) -> Expects {
+        match self {
+            Op::Gets(_) => Expects::Value,
+            Op::MetaGet(_) => Expects::Timed,
+            _ => Expects::Status,
+        }
+    }
+
+    /// About the length of the command, to allocate it once.
+    fn size_hint(&self) -> usize {
+        let value = match self {
+            Op::Add(_, value, _) | Op::Cas(_, value, ..) => value.len(),
+            _ => 0,
+        };
+        self.key().len() + value + 64
+    }
+
+    /// Appends the command to `out`.
+    fn encode(&self, out: &mut Vec<u8>) {
+        let line = |out: &mut Vec<u8>, verb: &[u8], key: &str| {
+            out.extend_from_slice(verb);
+            out.push(b' ');
+            out.extend_from_slice(key.as_bytes());
+        };
+        let number = |out: &mut Vec<u8>, n: u64| {
+            out.push(b' ');
+            push_number(out, n);
+        };
+        match *self {
+            Op::Gets(key) => line(out, b"gets", key),
+            Op::MetaGet(key) => {
+                line(out, b"mg", key);
+                out.extend_from_slice(b" v c t");
             }
-            Op::Cas(key, value, exptime, cas) => {
-                Reply::Status(conn.store("cas", key, exptime, value, Some(cas)).await?)
+            Op::Add(key, value, exptime) | Op::Cas(key, value, exptime, _) => {
+                let verb: &[u8] = if matches!(self, Op::Add(..)) {
+                    b"add"
+                } else {
+                    b"cas"
+                };
+                line(out, verb, key);
+                out.extend_from_slice(b" 0");
+                number(out, u64::from(exptime));
+                number(out, value.len() as u64);
+                if let Op::Cas(.., cas) = *self {
+                    number(out, cas);
+                }
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(value);
             }
             Op::DeleteIf(key, cas) => {
-                let cas = format!("C{cas}");
-                Reply::Status(
-                    conn.command(&[b"md", key.as_bytes(), cas.as_bytes()])
-                        .await?,
-                )
+                line(out, b"md", key);
+                out.extend_from_slice(b" C");
+                push_number(out, cas);
             }
-            Op::Delete(key) => Reply::Status(conn.command(&[b"delete", key.as_bytes()]).await?),
+            Op::Delete(key) => line(out, b"delete", key),
             Op::Touch(key, exptime) => {
-                let exptime = exptime.to_string();
-                Reply::Status(
-                    conn.command(&[b"touch", key.as_bytes(), exptime.as_bytes()])
-                        .await?,
-                )
+                line(out, b"touch", key);
+                number(out, u64::from(exptime));
             }
-        })
+        }
+        out.extend_from_slice(b"\r\n");
     }
 }
 

@@ -1,13 +1,17 @@
 //! The memcached backend against a real server.
 
 use std::collections::BTreeMap;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use http_session::SessionManager;
 
 use crate::common::*;
 
-use http_session::stores::{Expect, KvBackend, Payload, Write};
+use http_session::stores::{Expect, KvBackend, Payload, Remaining, Write};
 use http_session::{MemcachedBackend, MemcachedStore};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -364,4 +368,100 @@ async fn server_down_from_the_start() {
     let port = free_port();
     let store = MemcachedStore::memcached(format!("127.0.0.1:{port}"));
     check_down_from_the_start(&SessionManager::new(store)).await;
+}
+
+/// Operations of every kind from many tasks at once share the one
+/// connection, and each gets its own reply, also when others among them
+/// gave up after sending or were refused as too large.
+#[tokio::test]
+async fn concurrent_commands_share_one_connection_and_get_their_own_replies() {
+    let _serial = SERVER.lock().await;
+    let addr = addr();
+    let mut counter = Raw::connect(&addr).await;
+    let backend = Arc::new(MemcachedBackend::new(&addr));
+    let before = counter.snapshot().await;
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let backend = Arc::clone(&backend);
+            tokio::spawn(async move {
+                let key = format!("http_session_test_mux_{i}");
+                let value = format!("value {i}").into_bytes();
+                backend.delete(&key).await.unwrap();
+                match i % 4 {
+                    0 => {
+                        let big = Write::Value {
+                            value: &Payload::Encoded(vec![b'x'; 2 * 1024 * 1024]),
+                            ttl: Some(60),
+                        };
+                        let err = backend.put(&key, big, Expect::Absent).await.unwrap_err();
+                        assert_eq!(err.kind(), http_session::ErrorKind::RecordTooLarge);
+                    }
+                    1 => {
+                        // Sent, then dropped before its reply: the reply is
+                        // read and thrown away, not handed to another.
+                        let mut read = pin!(backend.get(&key));
+                        poll_fn(|cx| {
+                            let _ = read.as_mut().poll(cx);
+                            Poll::Ready(())
+                        })
+                        .await;
+                    }
+                    _ => {}
+                }
+                assert_eq!(value_of(&*backend, &key).await, None);
+                put_value(&*backend, &key, &value, Some(60)).await;
+                assert_eq!(value_of(&*backend, &key).await, Some(value.clone()));
+                let (stored, remaining) = backend.get_with_remaining(&key).await.unwrap().unwrap();
+                assert_eq!(stored.value.encoded().unwrap(), &value[..]);
+                assert!(
+                    matches!(remaining, Remaining::Seconds(1..=60)),
+                    "{remaining:?}"
+                );
+                assert!(backend.touch(&key, 30).await.unwrap());
+                backend.delete(&key).await.unwrap();
+                assert!(!backend.touch(&key, 30).await.unwrap());
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let counts = counter.snapshot().await.since(&before);
+    assert_eq!(counts.connections, 1, "{counts:?}");
+    // Four reads per task, and the dropped ones that went out before
+    // they were dropped.
+    assert!((800..=850).contains(&counts.get), "{counts:?}");
+}
+
+/// A read queued and then given up on leaves its reply to nobody: it is
+/// still sent, and the next request on the connection gets its own reply.
+#[tokio::test]
+async fn a_dropped_request_leaves_its_reply_to_nobody() {
+    let server = OwnServer::start(Kind::Memcached).await;
+    let addr = server.address();
+    let mut counter = Raw::connect(&addr).await;
+    let backend = MemcachedBackend::new(&addr).timeout(Duration::from_secs(10));
+    let (a, b) = ("http_session_test_dropped_a", "http_session_test_dropped_b");
+    put_value(&backend, a, b"value a", Some(60)).await;
+    put_value(&backend, b, b"value b", Some(60)).await;
+    let start = counter.snapshot().await;
+    for _ in 0..5 {
+        {
+            // One poll queues the read on the open connection; it is
+            // dropped before the connection's task has even written it.
+            let mut read = pin!(backend.get(a));
+            poll_fn(|cx| {
+                assert!(read.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+        }
+        assert_eq!(
+            value_of(&backend, b).await.as_deref(),
+            Some(&b"value b"[..])
+        );
+    }
+    // Every read went out, and the connection stayed open.
+    let counts = counter.snapshot().await.since(&start);
+    assert_eq!((counts.get, counts.connections), (10, 0), "{counts:?}");
 }

@@ -122,8 +122,7 @@ async fn command_counts_per_request() {
         .max_age(600)
         .build()
         .unwrap();
-    // Requests one at a time keep one connection per server, whatever
-    // the pool size (16 here).
+    // One connection per server.
     let before = counter.snapshot().await;
     for _ in 0..48 {
         new_session(&manager).await;
@@ -133,8 +132,8 @@ async fn command_counts_per_request() {
     assert!(counts.connections <= 3, "{counts:?}");
     check_command_counts("memcached ring", &manager, &mut counter).await;
 
-    // One pool per server: 32 concurrent sessions open at most that many
-    // connections per server.
+    // With two connections per server, 32 concurrent sessions open at
+    // most two per server.
     let manager = SessionManager::builder(MemcachedStore::new(
         MemcachedBackend::ring(addrs.clone()).unwrap().pool_size(2),
     ))
