@@ -1,5 +1,5 @@
 //! The Memcached backend (feature `memcached`): memcached's text protocol
-//! over tokio, with a small pool of connections per server, on one server
+//! over tokio, with one pipelined connection per server, on one server
 //! or a ring of servers placed by ketama consistent hashing.
 
 use std::fmt;
@@ -73,8 +73,8 @@ pub type MemcachedStore = ServerStore<MemcachedBackend>;
 
 impl MemcachedStore {
     /// A store on the memcached server at `addr` (`host:port`), with the
-    /// default pool size and timeout. Nothing is connected until the first
-    /// request.
+    /// default connection count and timeout. Nothing is connected until
+    /// the first request.
     pub fn memcached(addr: impl Into<String>) -> Self {
         ServerStore::new(MemcachedBackend::new(addr))
     }
@@ -360,7 +360,7 @@ impl MemcachedBackend {
     /// consistent hashing picks for it, with the default
     /// [`KetamaFlavor::KetamaWeighted`] (libmemcached's
     /// `MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED`, the libketama scheme: MD5, 160
-    /// points per server). Each server has its own connection pool. Only
+    /// points per server). Each server has its own connection. Only
     /// the server strings are checked here; nothing is connected until the
     /// first request.
     ///

@@ -108,7 +108,8 @@ async fn exp_round_trip(client: &AsyncMetaClient, i: usize, n: u64) -> bool {
 }
 
 async fn run(client: Client, addr: &str, concurrency: usize, secs: f64) -> Outcome {
-    let own = MemcachedBackend::new(addr).pool_size(concurrency);
+    // As the store uses it: one connection, shared by every worker.
+    let own = MemcachedBackend::new(addr);
     let exp = AsyncMetaClient::connect(addr)
         .await
         .expect("connect")
