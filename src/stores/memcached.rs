@@ -40,7 +40,7 @@ const MAX_REPLY_VALUE: usize = 64 * 1024 * 1024;
 /// the session's `max_age` (never when it has none). A `max_age` above 30
 /// days is sent as an absolute Unix time, as memcached requires.
 ///
-/// A load is one `gets`; a save one `add` (a new session) or `cas` (a
+/// A load is one meta get (`mg <key> v c t`); a save one `add` (a new session) or `cas` (a
 /// loaded one), each answered by the server, so no write is lost silently.
 /// A logout is one `delete`. A session emptied by removals is deleted with
 /// the meta command `md <key> C<cas>` (memcached 1.6 and later), so that
@@ -461,10 +461,8 @@ struct Connection {
 /// The reply a command expects.
 #[derive(Debug, Clone, Copy)]
 enum Expects {
-    /// `gets`: a value and its CAS unique, or none.
-    Value,
     /// `mg ... v c t`: a value, its CAS unique and TTL, or none.
-    Timed,
+    Value,
     /// A status line.
     Status,
 }
@@ -488,8 +486,7 @@ enum Status {
 
 /// What an operation returns.
 enum Reply {
-    Value(Option<Stored>),
-    Timed(Option<(Stored, Remaining)>),
+    Value(Option<(Stored, Remaining)>),
     Status(Status),
 }
 
@@ -497,7 +494,6 @@ impl Connection {
     async fn read(&mut self, expects: Expects) -> io::Result<Reply> {
         Ok(match expects {
             Expects::Value => Reply::Value(self.value().await?),
-            Expects::Timed => Reply::Timed(self.timed_value().await?),
             Expects::Status => Reply::Status(self.status().await?),
         })
     }
@@ -534,43 +530,9 @@ impl Connection {
         })
     }
 
-    /// The reply to `gets key`: the value and its CAS unique.
-    async fn value(&mut self) -> io::Result<Option<Stored>> {
-        let line = self.read_line().await?;
-        if line == b"END" {
-            return Ok(None);
-        }
-        // VALUE <key> <flags> <bytes> <cas unique>
-        let header = std::str::from_utf8(line).map_err(|_| invalid("reply header"))?;
-        let mut parts = header.split(' ');
-        if parts.next() != Some("VALUE") {
-            return Err(server_error(line));
-        }
-        let mut parts = parts.skip(2);
-        let len: usize = parts
-            .next()
-            .and_then(|n| n.parse().ok())
-            .filter(|n| *n <= MAX_REPLY_VALUE)
-            .ok_or_else(|| invalid("value length"))?;
-        let cas: u64 = parts
-            .next()
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| invalid("cas unique"))?;
-        let mut value = vec![0; len + 2];
-        self.io.read_exact(&mut value).await?;
-        if !value.ends_with(b"\r\n") {
-            return Err(invalid("value terminator"));
-        }
-        value.truncate(len);
-        if self.read_line().await? != b"END" {
-            return Err(invalid("END after the value"));
-        }
-        Ok(Some(Stored::versioned(value, cas)))
-    }
-
     /// The reply to meta get `mg key v c t`: the value, its CAS unique
     /// and its TTL.
-    async fn timed_value(&mut self) -> io::Result<Option<(Stored, Remaining)>> {
+    async fn value(&mut self) -> io::Result<Option<(Stored, Remaining)>> {
         let line = self.read_line().await?;
         if line == b"EN" {
             return Ok(None);
@@ -652,7 +614,9 @@ fn is_server_reply(e: &io::Error) -> bool {
 /// One store operation.
 #[derive(Clone, Copy)]
 enum Op<'a> {
-    Gets(&'a str),
+    /// Meta get `mg key v c t`: the value, its CAS unique and TTL. Not
+    /// `gets`: memcached 1.6 answers each `gets` with a send of its own,
+    /// and pipelined `mg` commands together.
     MetaGet(&'a str),
     Add(&'a str, &'a [u8], u32),
     Cas(&'a str, &'a [u8], u32, u64),
@@ -666,8 +630,7 @@ impl Op<'_> {
     /// The key the operation is about.
     fn key(&self) -> &str {
         match *self {
-            Op::Gets(key)
-            | Op::MetaGet(key)
+            Op::MetaGet(key)
             | Op::Add(key, ..)
             | Op::Cas(key, ..)
             | Op::DeleteIf(key, _)
@@ -678,8 +641,7 @@ impl Op<'_> {
 
     fn expects(&self) -> Expects {
         match self {
-            Op::Gets(_) => Expects::Value,
-            Op::MetaGet(_) => Expects::Timed,
+            Op::MetaGet(_) => Expects::Value,
             _ => Expects::Status,
         }
     }
@@ -705,7 +667,6 @@ impl Op<'_> {
             push_number(out, n);
         };
         match *self {
-            Op::Gets(key) => line(out, b"gets", key),
             Op::MetaGet(key) => {
                 line(out, b"mg", key);
                 out.extend_from_slice(b" v c t");
@@ -765,18 +726,16 @@ impl KvBackend for MemcachedBackend {
     const COMBINES_SAVES: bool = true;
 
     async fn get(&self, key: &str) -> Result<Option<Stored>, Error> {
-        match self.run(Op::Gets(key)).await? {
-            Reply::Value(value) => Ok(value),
-            Reply::Status(status) => Err(unexpected(status)),
-            Reply::Timed(_) => Err(unexpected_value()),
-        }
+        Ok(self
+            .get_with_remaining(key)
+            .await?
+            .map(|(stored, _)| stored))
     }
 
     async fn get_with_remaining(&self, key: &str) -> Result<Option<(Stored, Remaining)>, Error> {
         match self.run(Op::MetaGet(key)).await? {
-            Reply::Timed(found) => Ok(found),
+            Reply::Value(found) => Ok(found),
             Reply::Status(status) => Err(unexpected(status)),
-            Reply::Value(_) => Err(unexpected_value()),
         }
     }
 
@@ -814,7 +773,7 @@ impl KvBackend for MemcachedBackend {
         match self.run(Op::Delete(key)).await? {
             Reply::Status(Status::Deleted | Status::NotFound) => Ok(()),
             Reply::Status(other) => Err(unexpected(other)),
-            Reply::Value(_) | Reply::Timed(_) => Err(unexpected_value()),
+            Reply::Value(_) => Err(unexpected_value()),
         }
     }
 
@@ -826,7 +785,7 @@ impl KvBackend for MemcachedBackend {
             Reply::Status(Status::Touched) => Ok(true),
             Reply::Status(Status::NotFound) => Ok(false),
             Reply::Status(other) => Err(unexpected(other)),
-            Reply::Value(_) | Reply::Timed(_) => Err(unexpected_value()),
+            Reply::Value(_) => Err(unexpected_value()),
         }
     }
 
@@ -839,7 +798,7 @@ impl KvBackend for MemcachedBackend {
 fn cas_of(held: &Stored) -> Result<u64, Error> {
     held.version.ok_or_else(|| {
         Error::new(ErrorKind::Store)
-            .detail("memcached compare-and-set needs a value read with gets")
+            .detail("memcached compare-and-set needs a value read with its CAS unique")
     })
 }
 

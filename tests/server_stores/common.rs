@@ -343,7 +343,7 @@ impl Counts {
 
 /// The request kinds whose command counts are measured, and the round
 /// trips each may make: (reads, writes, deletes). A read is Redis `GET` or
-/// memcached `gets`; a write is Redis `SET ... NX` or the compare-and-set
+/// memcached `mg` (meta get); a write is Redis `SET ... NX` or the compare-and-set
 /// script (`EVALSHA`), memcached `add` or `cas`; a delete is `DEL`, or
 /// memcached `delete` / `md`.
 pub const REQUEST_KINDS: &[(&str, (u64, u64, u64))] = &[
