@@ -3,7 +3,8 @@
 # process, counted by perf's syscall tracepoints: how many reads, writes
 # and epoll waits a request costs on each side, which CPU time alone does
 # not show (e.g. a store that answers pipelined commands with one send
-# each).
+# each), and how often each process is switched out (context switches:
+# the times it waits for the other side).
 #
 #   benches/load/syscalls.sh STORE_PID SERVER-COMMAND...
 #   # e.g. benches/load/syscalls.sh "$(cat DIR/memcached.pid)" \
@@ -19,7 +20,7 @@ set -euo pipefail
 store_pid=$1
 shift
 events=read,write,writev,sendto,sendmsg,recvfrom,epoll_wait
-tp=$(tr ',' '\n' <<<"$events" | sed 's/^/syscalls:sys_enter_/' | paste -sd,)
+tp=$(tr ',' '\n' <<<"$events" | sed 's/^/syscalls:sys_enter_/' | paste -sd,),context-switches
 dir=$(mktemp -d "${TMPDIR:-/tmp}/http-session-syscalls.XXXXXX")
 server=
 cleanup() {
@@ -59,5 +60,6 @@ awk -v n="$requests" -v hz="$hz" -v s=$((s1 - s0)) -v v=$((v1 - v0)) 'BEGIN {
 for side in server store; do
     awk -F, -v n="$requests" -v side="$side" '$3 ~ /sys_enter_/ {
         sub(/.*sys_enter_/, "", $3); line = line sprintf(" %s %.3f", $3, $1 / n) }
-        END { print side " syscalls/request:" line }' "$dir/$side.csv"
+        $3 == "context-switches" { cs = $1 / n }
+        END { print side " syscalls/request:" line "; context switches/request " sprintf("%.3f", cs) }' "$dir/$side.csv"
 done
