@@ -16,7 +16,7 @@
 # counted. The server command must accept --port 0 and print "listening
 # on http://127.0.0.1:PORT". Needs perf with the syscalls tracepoints.
 set -euo pipefail
-[[ $# -ge 2 ]] || { sed -n '2,16p' "$0" >&2; exit 2; }
+[[ $# -ge 2 ]] || { sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2; }
 store_pid=$1
 shift
 events=read,write,writev,sendto,sendmsg,recvfrom,epoll_wait
