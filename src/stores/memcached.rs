@@ -714,6 +714,19 @@ pub(crate) fn exptime(ttl: Option<u64>, now: u64) -> u32 {
     u32::try_from(secs).unwrap_or(u32::MAX)
 }
 
+/// The exptime a record is written with: one second beyond its TTL.
+/// memcached's clock ticks once a second, and an item expires when that
+/// clock reaches the exptime, so an item written with exptime `ttl` lives
+/// between `ttl - 1` and `ttl` seconds. With `ttl + 1` it lives at least
+/// its TTL, as the crate's whole-second expiry rule counts it (alive while
+/// `now - last <= ttl`), and a read right after a write or touch never
+/// sees the record aged by a tick that fell between them (which would
+/// make a rolling session refresh twice within its interval).
+/// aiohttp-session writes `ttl` itself (a difference listed in the README).
+fn item_exptime(ttl: Option<u64>, now: u64) -> u32 {
+    exptime(ttl.map(|ttl| ttl.saturating_add(1)), now)
+}
+
 fn unexpected(status: Status) -> Error {
     Error::new(ErrorKind::Store).detail(format!("unexpected memcached reply {status:?}"))
 }
@@ -742,12 +755,12 @@ impl KvBackend for MemcachedBackend {
     async fn put(&self, key: &str, write: Write<'_>, expect: Expect<'_>) -> Result<Put, Error> {
         let op = match (write, expect) {
             (Write::Value { value, ttl }, Expect::Absent) => {
-                Op::Add(key, value.encoded()?, exptime(ttl, unix_now()))
+                Op::Add(key, value.encoded()?, item_exptime(ttl, unix_now()))
             }
             (Write::Value { value, ttl }, Expect::Current(held)) => Op::Cas(
                 key,
                 value.encoded()?,
-                exptime(ttl, unix_now()),
+                item_exptime(ttl, unix_now()),
                 cas_of(held)?,
             ),
             (Write::Delete, Expect::Current(held)) => Op::DeleteIf(key, cas_of(held)?),
@@ -779,7 +792,7 @@ impl KvBackend for MemcachedBackend {
 
     async fn touch(&self, key: &str, ttl: u64) -> Result<bool, Error> {
         match self
-            .run(Op::Touch(key, exptime(Some(ttl.max(1)), unix_now())))
+            .run(Op::Touch(key, item_exptime(Some(ttl), unix_now())))
             .await?
         {
             Reply::Status(Status::Touched) => Ok(true),
@@ -843,6 +856,17 @@ mod tests {
         assert_eq!(exptime(Some(0), NOW), 0);
         assert_eq!(exptime(Some(u64::MAX), NOW), u32::MAX);
         assert_eq!(exptime(Some(u64::from(u32::MAX)), NOW), u32::MAX);
+    }
+
+    #[test]
+    fn items_are_written_a_second_beyond_their_ttl() {
+        assert_eq!(item_exptime(Some(0), NOW), 1);
+        assert_eq!(item_exptime(Some(120), NOW), 121);
+        assert_eq!(item_exptime(Some(2_591_999), NOW), 2_592_000);
+        // One second past 30 days: absolute.
+        assert_eq!(item_exptime(Some(2_592_000), NOW), 1_702_592_001);
+        assert_eq!(item_exptime(None, NOW), 0);
+        assert_eq!(item_exptime(Some(u64::MAX), NOW), u32::MAX);
     }
 
     #[test]

@@ -323,6 +323,40 @@ async fn per_session_max_age_zero_on_server_stores() {
     }
 }
 
+/// memcached's exptime: Python writes the TTL (3600), so on memcached's
+/// once-a-second clock the item lives between 3599 and 3600 s; we write a
+/// second more, so it lives at least its TTL. Shown on two writes that
+/// fell within one tick of that clock: both records read back in the same
+/// tick as Python's write (its TTL still reads the full 3600) show ours a
+/// second longer. A tick between the steps spoils an attempt; five are
+/// allowed.
+#[tokio::test]
+async fn memcached_items_live_a_second_beyond_their_ttl() {
+    let mut kv = Kv::connect(Storage::Memcached).await;
+    let mut python = Pair::start(Framework::Axum, Storage::Memcached, &Opts::MATRIX);
+    let mut rust = Pair::start(Framework::Axum, Storage::Memcached, &Opts::MATRIX);
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        python
+            .ok(Side::Python, "POST", "/set", Some(json!({"a": 1})))
+            .await;
+        rust.ok(Side::Rust, "POST", "/set", Some(json!({"a": 1})))
+            .await;
+        let py_key = store_key(&Opts::MATRIX, python.jar.as_ref().unwrap());
+        let rs_key = store_key(&Opts::MATRIX, rust.jar.as_ref().unwrap());
+        let py_before = kv.get(&py_key).await.expect("Python's item").1;
+        let ours = kv.get(&rs_key).await.expect("our item").1;
+        let py_after = kv.get(&py_key).await.expect("Python's item").1;
+        assert!(py_before <= 3600 && ours >= 3600, "{py_before} {ours}");
+        seen.push((py_before, ours, py_after));
+        if py_before == 3600 && py_after == 3600 {
+            assert_eq!(ours, 3601, "{seen:?}");
+            return;
+        }
+    }
+    panic!("a memcached tick fell inside every attempt: {seen:?}");
+}
+
 /// memcached items with non-zero flags (written by another client):
 /// aiomcache refuses them (500); we read the value like any other.
 #[tokio::test]

@@ -880,7 +880,11 @@ pub async fn check_rolling_touches<C: Counter>(
     let start = Instant::now();
     let mut refreshed = 0;
     let mut reads = 0u64;
-    while start.elapsed() < Duration::from_millis(3500) {
+    // 5 s: a store with a whole-second clock (memcached) refreshes up to a
+    // tick after the interval, so its second refresh can take 4.2 s; at
+    // most one refresh per 1 s interval allows 5 (the session was written
+    // just before the loop began).
+    while start.elapsed() < Duration::from_secs(5) {
         let out = request(manager, Some(&cookie), |s| assert_eq!(read_n(s), Some(1)))
             .await
             .unwrap();
@@ -900,8 +904,8 @@ pub async fn check_rolling_touches<C: Counter>(
     );
     assert_eq!(touches, refreshed, "{label}: one touch per refresh");
     assert!(
-        (2..=4).contains(&touches),
-        "{label}: {touches} touches in 3.5 s"
+        (2..=5).contains(&touches),
+        "{label}: {touches} touches in 5 s"
     );
     assert_eq!(counts.get, reads, "{label}: one read per request");
     assert_eq!((counts.set, counts.delete), (0, 0), "{label}: no rewrite");
