@@ -289,11 +289,37 @@ mod cluster {
         );
         assert_eq!(listed.len(), usable, "every usable session is listed");
         assert!(usable <= stranded);
-        let revoked = manager
-            .revoke_user(&dave, None)
-            .await
-            .unwrap_or_else(|e| panic!("revoke_user after the takeover: {} {e}", e.status()));
-        assert_eq!(revoked, usable);
+        // Right after the takeover the client may still be retrying what
+        // the first call left behind (its retries wait 1.28 s and more), so
+        // a call can run out of its timeout: that is a 503, and the next
+        // call goes on from what is left (bounded: 10 s).
+        let retry_started = Instant::now();
+        let mut failed = Vec::new();
+        let revoked = loop {
+            match manager.revoke_user(&dave, None).await {
+                Ok(revoked) => break revoked,
+                Err(e) => {
+                    assert_eq!(e.status(), 503, "revoke_user after the takeover: {e}");
+                    failed.push(retry_started.elapsed());
+                    assert!(
+                        retry_started.elapsed() < Duration::from_secs(10),
+                        "revoke_user after the takeover kept failing: {failed:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        };
+        eprintln!(
+            "redis cluster: second revoke_user ended {revoked} sessions after {} failed \
+             attempts {failed:?}",
+            failed.len()
+        );
+        if failed.is_empty() {
+            assert_eq!(revoked, usable);
+        } else {
+            // A failed attempt may have ended some of them already.
+            assert!(revoked <= usable, "{revoked} > {usable}");
+        }
         for cookie in &cookies {
             request(&manager, Some(cookie), |s: &Session| assert!(s.is_new()))
                 .await
