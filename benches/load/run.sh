@@ -25,10 +25,12 @@
 # two servers is taken from runs seconds apart, round by round; its median
 # over the rounds and its spread are reported. For every run the script
 # records req/s, p99, the server's CPU time per request (user + system, all
-# threads, from /proc) and the store processes' CPU time per request, and
+# threads, from /proc; and its user time alone) and the store processes' CPU time per request, and
 # the store commands per request (Redis INFO commandstats, memcached stats;
 # reset before each run, summed over every node of a cluster or ring).
-#   memory     axum/actix/warp + memory, tower-sessions MemoryStore, bare axum
+#   memory     axum/actix/warp + memory, tower-sessions MemoryStore, bare axum,
+#              and bare axum behind a layer that only forwards (forward) and
+#              behind one that also inserts a request extension (extension)
 #   cookie     actix/axum/warp + fernet and nacl, actix-session's cookie
 #              store (AES-GCM), bare actix-web
 #   redis      axum/actix + redis, tower-sessions (fred), actix-session
@@ -240,9 +242,10 @@ session_cookie() {
 # --- load -----------------------------------------------------------------------
 
 # Busy jiffies (user, nice, system, irq, softirq, steal) of CPU N; a process's jiffies
-# (utime + stime, all its threads).
+# (utime + stime, all its threads), and its user time alone (utime).
 cpu_jiffies() { awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 pid_jiffies() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pid_user_jiffies() { awk '{ print $14 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # Waits (at most QUIET_WAIT_S) until both CPUs were less than 20% busy for a
 # second: another process's build would otherwise share the CPUs.
@@ -280,12 +283,13 @@ pids_jiffies() {
 # run_wrk SECONDS OUTFILE URL [COOKIE]: also records the CPU use of the
 # server (server_pid) and of the store processes (case_store_pids), and the
 # CPU time that other processes took on the two CPUs meanwhile
-# ("# server-cpu N% other M%", in % of one CPU; "# jiffies server S store T").
+# ("# server-cpu N% other M%", in % of one CPU; "# jiffies server S store T
+# user U": U is the server's user time alone).
 run_wrk() {
-    local seconds=$1 outfile=$2 url=$3 cookie=${4:-} header=() all0 ours0 srv0 sto0 start
+    local seconds=$1 outfile=$2 url=$3 cookie=${4:-} header=() all0 ours0 srv0 usr0 sto0 start
     [[ -z $cookie ]] || header=(-H "Cookie: $cookie")
     echo "# $(date -u +%FT%TZ) loadavg $(cut -d' ' -f1-3 /proc/loadavg)" >"$outfile"
-    all0=$(both_cpus) ours0=$(our_jiffies) srv0=$(pid_jiffies "$server_pid")
+    all0=$(both_cpus) ours0=$(our_jiffies) srv0=$(pid_jiffies "$server_pid") usr0=$(pid_user_jiffies "$server_pid")
     sto0=$(pids_jiffies "${case_store_pids[@]}") start=$(date +%s%N)
     timeout $((seconds + 30)) taskset -c "$LOAD_CPU" \
         wrk -t1 -c"$CONNECTIONS" -d"${seconds}s" --latency "${header[@]}" "$url" >>"$outfile" 2>&1 ||
@@ -294,7 +298,7 @@ run_wrk() {
         -v srv=$(($(pid_jiffies "$server_pid") - srv0)) -v ns=$(($(date +%s%N) - start)) -v hz="$CLK_TCK" '
         BEGIN { s = ns / 1e9 * hz / 100; other = (all - ours) / s; if (other < 0) other = 0
             printf "# server-cpu %.0f%% other %.0f%%\n", srv / s, other }' >>"$outfile"
-    echo "# jiffies server $(($(pid_jiffies "$server_pid") - srv0)) store $(($(pids_jiffies "${case_store_pids[@]}") - sto0)) seconds $(($(date +%s%N) - start))e-9" >>"$outfile"
+    echo "# jiffies server $(($(pid_jiffies "$server_pid") - srv0)) store $(($(pids_jiffies "${case_store_pids[@]}") - sto0)) user $(($(pid_user_jiffies "$server_pid") - usr0)) seconds $(($(date +%s%N) - start))e-9" >>"$outfile"
 }
 wrk_jiffies() { awk -v f="$2" '/^# jiffies/ { for (i = 3; i < NF; i += 2) if ($i == f) print $(i + 1); exit }' "$1"; }
 wrk_other() { awk '/^# server-cpu/ { sub(/%/, "", $NF); print $NF; exit }' "$1"; }
@@ -384,7 +388,7 @@ per_request() {
 
 group_cases() {
     case $1 in
-    memory) echo axum:memory peer-tower:memory peer-tower:none actix:memory warp:memory ;;
+    memory) echo axum:memory peer-tower:memory peer-tower:none peer-tower:forward peer-tower:extension actix:memory warp:memory ;;
     cookie) echo actix:fernet peer-actix:cookie peer-actix:none actix:nacl axum:fernet warp:fernet ;;
     redis) echo axum:redis peer-tower:redis actix:redis peer-actix:redis ;;
     memcached) echo axum:memcached axum:redis actix:memcached ;;
@@ -394,11 +398,16 @@ group_cases() {
     esac
 }
 
+# A server without sessions: no layer (none), or one of the tower-sessions
+# peer's two layers that only measure axum's share of an untouched request.
+bare_only() { [[ $1 == *:none || $1 == *:forward || $1 == *:extension ]]; }
+
 # measure_group GROUP: starts every server of the group, then RUNS rounds
 # of bare, W1 and W2 on each (a server without sessions runs bare only),
 # the order of the servers rotating by one each round. One line per run in
 # runs.tsv: group round case workload requests seconds rps p99_ms failed
-# other% server_us_per_request store_us_per_request store_commands.
+# other% server_us_per_request store_us_per_request store_commands
+# server_user_us_per_request.
 measure_group() {
     local group=$1 cases case i k n w raw try tag url cookie store
     local -A ports=() cookies=() pids=()
@@ -409,12 +418,12 @@ measure_group() {
         server_command "$case"
         start_server "$group-${case/:/-}" "${cmd[@]}"
         ports[$case]=$port pids[$case]=$server_pid
-        if [[ $case != *:none ]]; then
+        if ! bare_only "$case"; then
             cookies[$case]=$(session_cookie "http://127.0.0.1:$port/incr")
             [[ -n ${cookies[$case]} ]] || die "$case: no session cookie from GET /incr"
         fi
     done
-    workloads() { if [[ $1 == *:none ]]; then echo bare; else echo bare W1 W2; fi; }
+    workloads() { if bare_only "$1"; then echo bare; else echo bare W1 W2; fi; }
     wait_quiet
     for case in "${cases[@]}"; do
         server_pid=${pids[$case]}
@@ -466,12 +475,13 @@ record_run() {
     requests=$(wrk_requests "$raw") failed=$(wrk_failed "$raw")
     seconds=$(wrk_jiffies "$raw" seconds)
     ((requests > 0)) || die "$3 $4: no requests (see $raw)"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$requests" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$requests" \
         "$(awk -v s="$seconds" 'BEGIN { printf "%.3f", s }')" "$(wrk_rps "$raw")" "$(wrk_p99_ms "$raw")" \
         "$failed" "$(wrk_other "$raw")" \
         "$(awk -v j="$(wrk_jiffies "$raw" server)" -v r="$requests" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", j * 1e6 / hz / r }')" \
         "$(awk -v j="$(wrk_jiffies "$raw" store)" -v r="$requests" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", j * 1e6 / hz / r }')" \
-        "$(per_request "$6" "$requests")" >>"$OUT/runs.tsv"
+        "$(per_request "$6" "$requests")" \
+        "$(awk -v j="$(wrk_jiffies "$raw" user)" -v r="$requests" -v hz="$CLK_TCK" 'BEGIN { printf "%.3f", j * 1e6 / hz / r }')" >>"$OUT/runs.tsv"
     ((failed == 0)) || log "WARNING: $3 $4 round $2: $failed failed requests (see $raw)"
 }
 
