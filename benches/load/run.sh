@@ -25,9 +25,10 @@
 # two servers is taken from runs seconds apart, round by round; its median
 # over the rounds and its spread are reported. For every run the script
 # records req/s, p99, the server's CPU time per request (user + system, all
-# threads, from /proc; and its user time alone) and the store processes' CPU time per request, and
-# the store commands per request (Redis INFO commandstats, memcached stats;
-# reset before each run, summed over every node of a cluster or ring).
+# threads, from /proc; and its user time alone), the store processes' CPU
+# time per request, and the store commands per request (Redis INFO
+# commandstats, memcached stats; reset before each run, summed over every
+# node of a cluster or ring).
 #   memory     axum/actix/warp + memory, tower-sessions MemoryStore, bare axum,
 #              and bare axum behind a layer that only forwards (forward) and
 #              behind one that also inserts a request extension (extension)
@@ -469,6 +470,12 @@ measure_group() {
     stop_servers
 }
 
+# us_per_request RAW FIELD REQUESTS DIGITS: the jiffies FIELD of a wrk
+# output (server, store or user) in µs per request.
+us_per_request() {
+    awk -v j="$(wrk_jiffies "$1" "$2")" -v r="$3" -v hz="$CLK_TCK" -v d="$4" 'BEGIN { printf "%." d "f", j * 1e6 / hz / r }'
+}
+
 # record_run GROUP ROUND CASE WORKLOAD RAW COUNTS: one line of runs.tsv.
 record_run() {
     local raw=$5 requests seconds failed
@@ -478,10 +485,8 @@ record_run() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$requests" \
         "$(awk -v s="$seconds" 'BEGIN { printf "%.3f", s }')" "$(wrk_rps "$raw")" "$(wrk_p99_ms "$raw")" \
         "$failed" "$(wrk_other "$raw")" \
-        "$(awk -v j="$(wrk_jiffies "$raw" server)" -v r="$requests" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", j * 1e6 / hz / r }')" \
-        "$(awk -v j="$(wrk_jiffies "$raw" store)" -v r="$requests" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", j * 1e6 / hz / r }')" \
-        "$(per_request "$6" "$requests")" \
-        "$(awk -v j="$(wrk_jiffies "$raw" user)" -v r="$requests" -v hz="$CLK_TCK" 'BEGIN { printf "%.3f", j * 1e6 / hz / r }')" >>"$OUT/runs.tsv"
+        "$(us_per_request "$raw" server "$requests" 2)" "$(us_per_request "$raw" store "$requests" 2)" \
+        "$(per_request "$6" "$requests")" "$(us_per_request "$raw" user "$requests" 3)" >>"$OUT/runs.tsv"
     ((failed == 0)) || log "WARNING: $3 $4 round $2: $failed failed requests (see $raw)"
 }
 
