@@ -26,8 +26,9 @@
 //! handed back: each waiting save finds its reply closed and enters again,
 //! one of them as the new leader.
 
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 use std::future::Future;
+use std::hash::BuildHasher;
 use std::mem;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -35,26 +36,42 @@ use std::task::{Context, Poll, Waker};
 
 const SHARDS: usize = 16;
 
+/// The hash of the keys being saved: foldhash, seeded at random per
+/// combiner. The keys are store keys of records this process loaded or
+/// created (ids it drew), and a map holds only the saves running at one
+/// moment, so a fast hash is enough; it is computed once per key and
+/// picks the shard too.
+type Hasher = foldhash::fast::RandomState;
+
 /// Per key with a leader: the saves waiting for it.
-type Queues<J, R> = HashMap<Box<str>, Vec<(J, Reply<R>)>>;
+type Queues<J, R> = HashMap<Arc<str>, Vec<(J, Reply<R>)>, Hasher>;
 
 /// The sessions being saved right now. Cheap to clone (one shared set).
 pub(crate) struct Combiner<J, R> {
-    shards: Arc<[Mutex<Queues<J, R>>]>,
+    shared: Arc<Shared<J, R>>,
+}
+
+struct Shared<J, R> {
+    hasher: Hasher,
+    shards: [Mutex<Queues<J, R>>; SHARDS],
 }
 
 impl<J, R> Clone for Combiner<J, R> {
     fn clone(&self) -> Self {
         Self {
-            shards: Arc::clone(&self.shards),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
 
 impl<J, R> Default for Combiner<J, R> {
     fn default() -> Self {
+        let hasher = Hasher::default();
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shared: Arc::new(Shared {
+                shards: std::array::from_fn(|_| Mutex::new(HashMap::with_hasher(hasher.clone()))),
+                hasher,
+            }),
         }
     }
 }
@@ -67,15 +84,15 @@ pub(crate) enum Role<J, R> {
 }
 
 impl<J, R> Combiner<J, R> {
-    fn shard_of(key: &str) -> usize {
-        let hash = key.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
-            (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
-        });
-        usize::try_from(hash).unwrap_or(0) % SHARDS
+    /// The shard of `key`: the top bits of the hash its shard's map uses
+    /// (whose buckets come from the low bits).
+    fn shard_of(&self, key: &str) -> usize {
+        let top = self.shared.hasher.hash_one(key) >> (u64::BITS - SHARDS.ilog2());
+        usize::try_from(top).unwrap_or(0)
     }
 
     fn queues(&self, shard: usize) -> MutexGuard<'_, Queues<J, R>> {
-        self.shards[shard]
+        self.shared.shards[shard]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -84,7 +101,7 @@ impl<J, R> Combiner<J, R> {
     /// and otherwise queues `job` for the leader (and gets it back as the
     /// leader's job when the leader is gone, see [`Waiting`]).
     pub(crate) fn enter(&self, key: &str, job: impl FnOnce() -> J) -> Role<J, R> {
-        let shard = Self::shard_of(key);
+        let shard = self.shard_of(key);
         let mut queues = self.queues(shard);
         if let Some(queue) = queues.get_mut(key) {
             let slot = Arc::new(Mutex::new(Slot::default()));
@@ -96,12 +113,14 @@ impl<J, R> Combiner<J, R> {
             ));
             return Role::Wait(Waiting { slot });
         }
-        queues.insert(key.into(), Vec::new());
+        // One allocation for the key, shared with the lead.
+        let key: Arc<str> = key.into();
+        queues.insert(Arc::clone(&key), Vec::new());
         drop(queues);
         Role::Lead(Lead {
             combiner: self.clone(),
             shard,
-            key: key.into(),
+            key,
             ended: false,
         })
     }
@@ -113,7 +132,7 @@ impl<J, R> Combiner<J, R> {
 pub(crate) struct Lead<J, R> {
     combiner: Combiner<J, R>,
     shard: usize,
-    key: Box<str>,
+    key: Arc<str>,
     /// next_batch found the queue empty and freed the key (which another
     /// save may lead by now).
     ended: bool,
@@ -125,10 +144,12 @@ impl<J, R> Lead<J, R> {
     /// (sent to one of them) or dropped.
     pub(crate) fn next_batch(&mut self) -> Vec<(J, Reply<R>)> {
         let mut queues = self.combiner.queues(self.shard);
-        match queues.get_mut(&*self.key) {
-            Some(queue) if !queue.is_empty() => mem::take(queue),
-            _ => {
-                queues.remove(&*self.key);
+        match queues.entry(Arc::clone(&self.key)) {
+            Entry::Occupied(mut queue) if !queue.get().is_empty() => mem::take(queue.get_mut()),
+            entry => {
+                if let Entry::Occupied(queue) = entry {
+                    queue.remove();
+                }
                 self.ended = true;
                 Vec::new()
             }
