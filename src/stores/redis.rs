@@ -503,11 +503,21 @@ return 1
 "#;
 
 /// The SHA-1 of [`CAS_SCRIPT`], for `EVALSHA`.
-static CAS_SHA: LazyLock<String> = LazyLock::new(|| sha1_hex(CAS_SCRIPT.as_bytes()));
+static CAS_SHA: LazyLock<[u8; 40]> = LazyLock::new(|| sha1_hex(CAS_SCRIPT.as_bytes()));
 
 /// SHA-1 in lowercase hex, as Redis's `redis.sha1hex` writes it.
-fn sha1_hex(bytes: &[u8]) -> String {
-    crate::stores::server::lower_hex(&Sha1::digest(bytes))
+fn sha1_hex(bytes: &[u8]) -> [u8; 40] {
+    let mut hex = [0; 40];
+    crate::stores::server::hex_into(&Sha1::digest(bytes), &mut hex);
+    hex
+}
+
+/// A command `name` with room for `args` more arguments of `bytes` bytes
+/// in all, so that building it allocates once per buffer.
+fn command(name: &str, args: usize, bytes: usize) -> redis::Cmd {
+    let mut cmd = redis::Cmd::with_capacity(1 + args, name.len() + bytes);
+    cmd.arg(name);
+    cmd
 }
 
 /// Whether `err` is Redis saying it has no script of that SHA-1.
@@ -564,23 +574,28 @@ impl RedisBackend {
         write: Write<'_>,
     ) -> Result<Value, Error> {
         let (mode, value, ttl) = match write {
-            Write::Value { value, ttl } => ("set", value.encoded()?, ttl.map(|t| t.to_string())),
+            Write::Value { value, ttl } => ("set", value.encoded()?, ttl),
             Write::Delete => ("del", &b""[..], None),
         };
         let digest = sha1_hex(expected.value.encoded()?);
-        let invoke = |command: &str, script: &str| {
-            let mut cmd = redis::cmd(command);
+        let invoke = |name: &str, script: &[u8]| {
+            // The TTL has at most 20 digits.
+            let bytes = script.len() + 1 + key.len() + digest.len() + mode.len() + value.len() + 20;
+            let mut cmd = command(name, 7, bytes);
             cmd.arg(script)
                 .arg(1)
                 .arg(key)
-                .arg(&digest)
+                .arg(&digest[..])
                 .arg(mode)
-                .arg(value)
-                .arg(ttl.as_deref().unwrap_or(""));
+                .arg(value);
+            match ttl {
+                Some(ttl) => cmd.arg(ttl),
+                None => cmd.arg(""),
+            };
             cmd
         };
-        match self.run(invoke("EVALSHA", &CAS_SHA)).await {
-            Err(e) if is_noscript(&e) => self.run(invoke("EVAL", CAS_SCRIPT)).await,
+        match self.run(invoke("EVALSHA", &CAS_SHA[..])).await {
+            Err(e) if is_noscript(&e) => self.run(invoke("EVAL", CAS_SCRIPT.as_bytes())).await,
             other => other,
         }
     }
@@ -590,7 +605,7 @@ impl KvBackend for RedisBackend {
     const COMBINES_SAVES: bool = true;
 
     async fn get(&self, key: &str) -> Result<Option<Stored>, Error> {
-        let mut cmd = redis::cmd("GET");
+        let mut cmd = command("GET", 1, key.len());
         cmd.arg(key);
         let value: Option<Vec<u8>> = self.run(cmd).await?;
         Ok(value.map(Stored::unversioned))
@@ -612,8 +627,10 @@ impl KvBackend for RedisBackend {
     async fn put(&self, key: &str, write: Write<'_>, expect: Expect<'_>) -> Result<Put, Error> {
         let reply = match (expect, write) {
             (Expect::Absent, Write::Value { value, ttl }) => {
-                let mut cmd = redis::cmd("SET");
-                cmd.arg(key).arg(value.encoded()?);
+                let value = value.encoded()?;
+                // SET key value EX ttl NX; the TTL has at most 20 digits.
+                let mut cmd = command("SET", 5, key.len() + value.len() + 2 + 20 + 2);
+                cmd.arg(key).arg(value);
                 if let Some(ttl) = ttl {
                     cmd.arg("EX").arg(ttl);
                 }

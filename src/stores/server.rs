@@ -336,12 +336,19 @@ pub(crate) fn random_id() -> Result<String, Error> {
 
 /// `bytes` in lowercase hex.
 pub(crate) fn lower_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = Vec::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        hex.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
-    }
+    let mut hex = vec![0; bytes.len() * 2];
+    hex_into(bytes, &mut hex);
     String::from_utf8(hex).unwrap_or_default()
+}
+
+/// Writes `bytes` in lowercase hex to the first `2 * bytes.len()` bytes
+/// of `out`.
+pub(crate) fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 15)];
+    }
 }
 
 /// A store that keeps sessions in a [`KvBackend`] under
