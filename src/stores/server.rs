@@ -601,13 +601,14 @@ impl<B: KvBackend> ServerStore<B> {
             self.join(ctx, users.current, key).await?;
         }
         let job = Job {
-            origin: Cow::Borrowed(origin),
+            origin: Some(Cow::Borrowed(origin)),
             record: Cow::Borrowed(request.record),
             changes: Cow::Borrowed(request.changes),
             ttl: request.ttl,
         };
         let outcome = if B::COMBINES_SAVES {
-            self.save_combined(ctx, key, &job, request.empty).await
+            self.save_combined(ctx, key, origin, &job, request.empty)
+                .await
         } else {
             let record = self.encode_checked(ctx, request.record, request.empty)?;
             let expected = Cow::Borrowed(origin);
@@ -645,6 +646,7 @@ impl<B: KvBackend> ServerStore<B> {
         &self,
         ctx: &Context<'_>,
         key: &str,
+        origin: &Stored,
         job: &Job<'_>,
         empty: bool,
     ) -> Combined {
@@ -668,7 +670,7 @@ impl<B: KvBackend> ServerStore<B> {
                 Some(held) => (Cow::Owned(held), None),
                 None => {
                     let record = self.encode_checked(ctx, &job.record, empty)?;
-                    (Cow::Borrowed(&*job.origin), Some((record, empty)))
+                    (Cow::Borrowed(origin), Some((record, empty)))
                 }
             };
             let (outcomes, held) = self.write_batch(ctx, key, &jobs, expected, ready).await;
@@ -820,7 +822,8 @@ impl<B: KvBackend> ServerStore<B> {
                 }),
                 State::Unchanged => Cow::Borrowed(expected),
             };
-            let merged = match rebase(ctx.codec, &job.origin, &base, &job.record, &job.changes) {
+            let origin = job.origin.as_deref();
+            let merged = match rebase(ctx.codec, origin, &base, &job.record, &job.changes) {
                 Ok(Some(merged)) => merged,
                 Ok(None) => {
                     outcomes.push(Ok(Outcome::Dropped));
@@ -859,7 +862,10 @@ impl<B: KvBackend> ServerStore<B> {
 /// carries it out: borrowed from its own request, owned when it is
 /// another's.
 struct Job<'a> {
-    origin: Cow<'a, Stored>,
+    /// The record as the save's request loaded it: what a strict-mode
+    /// rebase compares the reads against. A job handed to a leader keeps
+    /// it only in strict mode.
+    origin: Option<Cow<'a, Stored>>,
     record: Cow<'a, SharedRecord>,
     changes: Cow<'a, Changes>,
     ttl: Option<u64>,
@@ -868,7 +874,7 @@ struct Job<'a> {
 impl Job<'_> {
     fn borrowed(&self) -> Job<'_> {
         Job {
-            origin: Cow::Borrowed(&*self.origin),
+            origin: self.origin.as_deref().map(Cow::Borrowed),
             record: Cow::Borrowed(&*self.record),
             changes: Cow::Borrowed(&*self.changes),
             ttl: self.ttl,
@@ -877,7 +883,11 @@ impl Job<'_> {
 
     fn to_owned_job(&self) -> Job<'static> {
         Job {
-            origin: Cow::Owned(self.origin.clone().into_owned()),
+            origin: self
+                .origin
+                .as_deref()
+                .filter(|_| self.changes.reads.is_some())
+                .map(|origin| Cow::Owned(origin.clone())),
             record: Cow::Owned(self.record.clone().into_owned()),
             changes: Cow::Owned(self.changes.clone().into_owned()),
             ttl: self.ttl,
@@ -1141,10 +1151,11 @@ fn dropped() -> Saved {
 /// its value (the later writer wins). `None` when `current` is no longer a
 /// session record (aiohttp-session deletes by writing `{}`): the save is
 /// dropped. In strict mode, a key the request read that changed since
-/// `origin` is a [`ErrorKind::Conflict`].
+/// `origin` (which a strict-mode job always keeps) is a
+/// [`ErrorKind::Conflict`].
 fn rebase(
     codec: &dyn Codec,
-    origin: &Stored,
+    origin: Option<&Stored>,
     current: &Stored,
     ours: &SharedRecord,
     changes: &Changes,
@@ -1158,7 +1169,7 @@ fn rebase(
         return Ok(None);
     };
     if let Some(reads) = &changes.reads {
-        let loaded = origin.value.open(codec).ok().flatten();
+        let loaded = origin.and_then(|origin| origin.value.open(codec).ok().flatten());
         let empty = Map::new();
         let loaded = loaded.as_ref().map_or(&empty, |opened| &*opened.session);
         if read_changed(reads, loaded, &session) {
