@@ -2,6 +2,8 @@
 //! `Set-Cookie`, byte-compatible with Python's `http.cookies` as used by
 //! aiohttp-session.
 
+use std::borrow::Cow;
+
 use crate::config::CookieConfig;
 use crate::error::{Error, ErrorKind};
 
@@ -13,7 +15,7 @@ pub const MAX_COOKIE_SIZE: usize = 4096;
 /// Finds the value of the cookie called `name` in a sequence of `Cookie`
 /// header values, unquoting it as Python's `http.cookies` does. When the
 /// name appears more than once, the last occurrence wins (as in aiohttp).
-pub(crate) fn find_cookie<'a, I>(headers: I, name: &str) -> Option<String>
+pub(crate) fn find_cookie<'a, I>(headers: I, name: &str) -> Option<Cow<'a, str>>
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
@@ -99,11 +101,12 @@ fn trim(s: &[u8]) -> &[u8] {
 /// Removes the quotes of a `"…"` value and undoes `\NNN` (octal) and `\X`
 /// escapes. A value that is not quoted is returned as it is. Invalid UTF-8
 /// is replaced, so the caller sees a value that will simply fail to open.
-fn unquote(raw: &[u8]) -> String {
+fn unquote(raw: &[u8]) -> Cow<'_, str> {
     if raw.len() < 2 || raw[0] != b'"' || raw[raw.len() - 1] != b'"' {
+        // Not quoted (a server store's id, a sealed cookie): borrowed.
         return match std::str::from_utf8(raw) {
-            Ok(text) => text.to_owned(),
-            Err(_) => String::from_utf8_lossy(raw).into_owned(),
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(raw),
         };
     }
     let inner = &raw[1..raw.len() - 1];
@@ -132,10 +135,10 @@ fn unquote(raw: &[u8]) -> String {
         };
     }
     out.extend_from_slice(rest);
-    match String::from_utf8(out) {
+    Cow::Owned(match String::from_utf8(out) {
         Ok(s) => s,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    }
+    })
 }
 
 /// A byte-class table: `true` for ASCII alphanumerics and `extra`.
@@ -356,7 +359,7 @@ mod tests {
     use crate::config::SameSite;
 
     fn find(header: &str) -> Option<String> {
-        find_cookie([header.as_bytes()], "AIOHTTP_SESSION")
+        find_cookie([header.as_bytes()], "AIOHTTP_SESSION").map(Cow::into_owned)
     }
 
     #[test]
@@ -433,6 +436,14 @@ mod tests {
         assert_eq!(s, r#""\303\251\012""#);
         // And it reads back to the same text.
         assert_eq!(unquote(s.as_bytes()), "\u{e9}\n");
+    }
+
+    #[test]
+    fn an_unquoted_value_is_borrowed() {
+        assert!(matches!(unquote(b"0123abcd"), Cow::Borrowed("0123abcd")));
+        assert!(matches!(unquote(b"\"ab\""), Cow::Owned(s) if s == "ab"));
+        // Invalid UTF-8 is replaced, not borrowed.
+        assert_eq!(unquote(&[b'a', 0xff]), "a\u{fffd}");
     }
 
     #[test]

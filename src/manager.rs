@@ -2,6 +2,7 @@
 //! cookie, load the session when a handler asks for it, save it when it
 //! changed, and render the one `Set-Cookie` header.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -691,14 +692,15 @@ impl Cookie {
         }
     }
 
-    fn value(&self, name: &str) -> Option<String> {
+    /// The session cookie's value, borrowed unless it was quoted.
+    fn value(&self, name: &str) -> Option<Cow<'_, str>> {
         match self {
             Cookie::Values(first, more) => find_cookie(
                 first.iter().chain(more).map(http::HeaderValue::as_bytes),
                 name,
             ),
             Cookie::Headers(headers) => find_cookie(headers.iter(), name),
-            Cookie::Value(value) => value.clone(),
+            Cookie::Value(value) => value.as_deref().map(Cow::Borrowed),
         }
     }
 }
