@@ -84,11 +84,12 @@ pub(crate) enum Role<J, R> {
 }
 
 impl<J, R> Combiner<J, R> {
-    /// The shard of `key`: the top bits of the hash its shard's map uses
-    /// (whose buckets come from the low bits).
+    /// The shard of `key`, from bits of the hash its shard's map uses that
+    /// the map itself does not: its buckets come from the low bits, and
+    /// hashbrown's tags from the top seven.
     fn shard_of(&self, key: &str) -> usize {
-        let top = self.shared.hasher.hash_one(key) >> (u64::BITS - SHARDS.ilog2());
-        usize::try_from(top).unwrap_or(0)
+        let middle = (self.shared.hasher.hash_one(key) >> 32) % SHARDS as u64;
+        usize::try_from(middle).unwrap_or(0)
     }
 
     fn queues(&self, shard: usize) -> MutexGuard<'_, Queues<J, R>> {
