@@ -26,7 +26,7 @@
 //! handed back: each waiting save finds its reply closed and enters again,
 //! one of them as the new leader.
 
-use std::collections::hash_map::{Entry, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::mem;
@@ -39,8 +39,7 @@ const SHARDS: usize = 16;
 /// The hash of the keys being saved: foldhash, seeded at random per
 /// combiner. The keys are store keys of records this process loaded or
 /// created (ids it drew), and a map holds only the saves running at one
-/// moment, so a fast hash is enough; it is computed once per key and
-/// picks the shard too.
+/// moment, so a fast hash is enough; the same hasher picks the shard.
 type Hasher = foldhash::fast::RandomState;
 
 /// Per key with a leader: the saves waiting for it.
@@ -145,12 +144,10 @@ impl<J, R> Lead<J, R> {
     /// (sent to one of them) or dropped.
     pub(crate) fn next_batch(&mut self) -> Vec<(J, Reply<R>)> {
         let mut queues = self.combiner.queues(self.shard);
-        match queues.entry(Arc::clone(&self.key)) {
-            Entry::Occupied(mut queue) if !queue.get().is_empty() => mem::take(queue.get_mut()),
-            entry => {
-                if let Entry::Occupied(queue) = entry {
-                    queue.remove();
-                }
+        match queues.get_mut(&*self.key) {
+            Some(queue) if !queue.is_empty() => mem::take(queue),
+            _ => {
+                queues.remove(&*self.key);
                 self.ended = true;
                 Vec::new()
             }
